@@ -1,0 +1,38 @@
+import { BadRequestException } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppConfig } from '@app/config';
+import { ApiModule } from './api.module';
+import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
+
+/**
+ * JSON bodies: the Mailjet callback gets the text itself, because `JSON.parse` would round
+ * MessageIDs beyond 2^53; every other route gets it parsed.
+ */
+function registerJsonParser(adapter: FastifyAdapter, bodyLimit: number): void {
+  adapter.useBodyParser('application/json', false, { bodyLimit }, (request, body: Buffer, done) => {
+    const text = body.toString('utf8');
+    if (request.routeOptions.url === MAILJET_WEBHOOK_PATH) return done(null, text);
+    try {
+      done(null, text === '' ? undefined : JSON.parse(text));
+    } catch (error) {
+      done(new BadRequestException(`body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+}
+
+/** The api as `main.ts` runs it; tests build it the same way. */
+export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.http.maxBodyBytes,
+    // Behind a load balancer a SIGTERM must not cut keep-alive connections mid-request.
+    forceCloseConnections: 'idle',
+  });
+  registerJsonParser(adapter, config.http.maxBodyBytes);
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
+    logger: config.logLevels,
+    bufferLogs: false,
+  });
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,29 @@
+import { DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
+import { AppConfig, ConfigModule } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { HealthModule } from '@app/health';
+import { QueueModule } from '@app/queue';
+import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
+
+@Module({})
+export class ApiModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        QueueModule.forRoot('producer'),
+        HealthModule,
+        MailjetWebhookModule,
+      ],
+      providers: [
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+        },
+      ],
+    };
+  }
+}

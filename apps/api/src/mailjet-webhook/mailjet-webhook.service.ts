@@ -1,0 +1,43 @@
+import { BadRequestException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { MailjetEventRepository } from '@app/database';
+import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
+import { EventEnqueuer } from './event-enqueuer.service';
+
+export interface IngestResult {
+  received: number;
+  accepted: number;
+  invalid: number;
+}
+
+@Injectable()
+export class MailjetWebhookService {
+  private readonly logger = new Logger(MailjetWebhookService.name);
+
+  constructor(
+    private readonly events: MailjetEventRepository,
+    private readonly enqueuer: EventEnqueuer,
+  ) {}
+
+  /**
+   * Stores every event of a callback body in one statement and answers only once it is
+   * committed; queueing follows and cannot lose a committed event (the row is the outbox).
+   */
+  async ingest(body: string): Promise<IngestResult> {
+    let records;
+    try {
+      records = parseMailjetBody(body).map(toEventRecord);
+    } catch (error) {
+      if (error instanceof MailjetBodyError) throw new BadRequestException(error.message);
+      throw error;
+    }
+    let queueable: bigint[];
+    try {
+      ({ queueable } = await this.events.insertReceived(records));
+    } catch (error) {
+      this.logger.error(`could not store ${records.length} event(s): ${(error as Error).message}`);
+      throw new ServiceUnavailableException('the event store is unavailable; nothing was stored, retry later');
+    }
+    this.enqueuer.enqueueInBackground(queueable);
+    return { received: records.length, accepted: queueable.length, invalid: records.length - queueable.length };
+  }
+}

@@ -1,0 +1,15 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, ConfigModule } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { HealthModule } from '@app/health';
+import { QueueModule } from '@app/queue';
+
+@Module({})
+export class WorkerModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [ConfigModule.forRoot(config), DatabaseModule, QueueModule.forRoot('consumer'), HealthModule],
+    };
+  }
+}

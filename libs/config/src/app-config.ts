@@ -1,0 +1,86 @@
+import type { LogLevel } from '@nestjs/common';
+import { Environment, LOG_LEVELS, RequiredVariable } from './environment';
+
+export interface SegmentSettings {
+  writeKey: string;
+  host: string;
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+}
+
+/** Typed, validated configuration; the only reader of the environment is `loadEnvironment`. */
+export class AppConfig {
+  constructor(private readonly environment: Environment) {}
+
+  get databaseUrl(): string {
+    return this.environment.DATABASE_URL;
+  }
+
+  get redisUrl(): string {
+    return this.environment.REDIS_URL;
+  }
+
+  get queuePrefix(): string {
+    return this.environment.QUEUE_PREFIX;
+  }
+
+  get http(): { port: number; host: string; maxBodyBytes: number } {
+    return {
+      port: this.environment.PORT,
+      host: this.environment.HOST,
+      maxBodyBytes: this.environment.WEBHOOK_MAX_BODY_BYTES,
+    };
+  }
+
+  get workerHealthPort(): number {
+    return this.environment.WORKER_HEALTH_PORT;
+  }
+
+  get webhookCredentials(): { user: string; password: string } {
+    return {
+      user: this.required('MAILJET_WEBHOOK_USER'),
+      password: this.required('MAILJET_WEBHOOK_PASSWORD'),
+    };
+  }
+
+  get adminToken(): string {
+    return this.required('ADMIN_TOKEN');
+  }
+
+  get segment(): SegmentSettings {
+    return {
+      writeKey: this.required('SEGMENT_WRITE_KEY'),
+      host: this.environment.SEGMENT_HOST,
+    };
+  }
+
+  /** Set on each job when it is queued, so the api needs it too (but not the write key). */
+  get retryPolicy(): RetryPolicy {
+    return {
+      maxAttempts: this.environment.SEGMENT_MAX_ATTEMPTS,
+      backoffMs: this.environment.SEGMENT_BACKOFF_MS,
+    };
+  }
+
+  get workerConcurrency(): number {
+    return this.environment.WORKER_CONCURRENCY;
+  }
+
+  get userIdPayloadKey(): string {
+    return this.environment.USER_ID_PAYLOAD_KEY;
+  }
+
+  /** LOG_LEVEL and every level more severe than it, as Nest's logger takes them. */
+  get logLevels(): LogLevel[] {
+    return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(this.environment.LOG_LEVEL) + 1);
+  }
+
+  private required(name: RequiredVariable): string {
+    const value = this.environment[name];
+    if (!value) throw new Error(`${name} is required but not set`);
+    return value;
+  }
+}

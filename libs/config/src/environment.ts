@@ -1,0 +1,118 @@
+import type { LogLevel } from '@nestjs/common';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+/** Nest's log levels, most severe first. */
+export const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+
+/** Every environment variable the processes read (SPEC section 2), with its default. */
+export class Environment {
+  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgresql:// URL' })
+  DATABASE_URL = 'postgresql://postgres@localhost:5432/mailjet_segment';
+
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// URL' })
+  REDIS_URL = 'redis://localhost:6379';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  @IsNotEmpty()
+  HOST = '0.0.0.0';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  WORKER_HEALTH_PORT = 3001;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  MAILJET_WEBHOOK_USER?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  MAILJET_WEBHOOK_PASSWORD?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  ADMIN_TOKEN?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  SEGMENT_WRITE_KEY?: string;
+
+  @Matches(/^https?:\/\//, { message: 'SEGMENT_HOST must be an http(s):// URL' })
+  SEGMENT_HOST = 'https://api.segment.io';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  SEGMENT_MAX_ATTEMPTS = 10;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  SEGMENT_BACKOFF_MS = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  WORKER_CONCURRENCY = 50;
+
+  @IsString()
+  @IsNotEmpty()
+  USER_ID_PAYLOAD_KEY = 'userId';
+
+  /** Largest webhook body accepted; larger ones answer 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  WEBHOOK_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+  /** Prefix of every BullMQ key in Redis; lets several deployments (or test runs) share one Redis. */
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'QUEUE_PREFIX may hold letters, digits, - and _ only' })
+  QUEUE_PREFIX = 'bull';
+
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'log';
+}
+
+export type RequiredVariable = 'MAILJET_WEBHOOK_USER' | 'MAILJET_WEBHOOK_PASSWORD' | 'ADMIN_TOKEN' | 'SEGMENT_WRITE_KEY';
+
+export class ConfigurationError extends Error {}
+
+/**
+ * Reads and validates the environment once. The error names the variables only, never their
+ * values, because some of them are secrets.
+ */
+export function loadEnvironment(
+  source: Record<string, string | undefined>,
+  required: readonly RequiredVariable[],
+): Environment {
+  const known = Object.keys(new Environment());
+  const given = Object.fromEntries(
+    Object.entries(source).filter(([key, value]) => known.includes(key) && value !== undefined && value !== ''),
+  );
+  const environment = plainToInstance(Environment, given);
+  const problems = validateSync(environment).map(
+    (error) => `${error.property}: ${Object.values(error.constraints ?? {}).join(', ').replace(/ but actual is .*$/, '')}`,
+  );
+  for (const name of required) {
+    if (!environment[name]) problems.unshift(`${name} is required but not set`);
+  }
+  if (problems.length) throw new ConfigurationError(`invalid configuration: ${problems.join('; ')}`);
+  return environment;
+}

@@ -1,0 +1,3 @@
+export * from './database.module';
+export * from './mailjet-event.repository';
+export * from './prisma.service';

@@ -1,0 +1,50 @@
+import { Controller, Get, HttpCode, HttpStatus, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Redis } from 'ioredis';
+import { PrismaService } from '@app/database';
+import { REDIS_CONNECTION } from '@app/queue';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+type CheckResult = { status: 'up' } | { status: 'down'; error: string };
+
+async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+    return { status: 'up' };
+  } catch (error) {
+    return { status: 'down', error: (error as Error).message.split('\n')[0] };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(REDIS_CONNECTION) private readonly redis: Redis,
+  ) {}
+
+  @Get('live')
+  @HttpCode(HttpStatus.OK)
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** 200 when PostgreSQL and Redis both answer in time, else 503 with what is down. */
+  @Get('ready')
+  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
+    const [postgres, redis] = await Promise.all([
+      check(() => this.prisma.$queryRaw`select 1`),
+      check(() => this.redis.ping()),
+    ]);
+    const ok = postgres.status === 'up' && redis.status === 'up';
+    reply.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } };
+  }
+}

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import {
+  isMailjetEventType,
+  MailjetEventPayload,
+  MailjetEventRecord,
+  MailjetEventType,
+  ReceivedMailjetEvent,
+} from './mailjet-event.types';
+
+// Events outside this window are junk; it also keeps `time` within what timestamptz can hold.
+const EARLIEST_TIME = Date.UTC(2000, 0, 1) / 1000;
+const LATEST_TIME = Date.UTC(2100, 0, 1) / 1000;
+const MAX_FIELD_LENGTH = 1000;
+const MESSAGE_ID = /^\d{1,20}$/;
+
+/** Text that PostgreSQL can store: no NUL characters, and a bounded length. */
+function storableText(value: unknown): string | null {
+  if (typeof value !== 'string' && typeof value !== 'number') return null;
+  const text = String(value).replaceAll('\u0000', '').slice(0, MAX_FIELD_LENGTH);
+  return text === '' ? null : text;
+}
+
+/** Mailjet sends ids as JSON numbers or strings; the parser already kept big ones as digit strings. */
+export function messageIdOf(payload: MailjetEventPayload): string | null {
+  const { MessageID: id } = payload;
+  if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0) return String(id);
+  if (typeof id === 'string' && MESSAGE_ID.test(id) && !/^0+$/.test(id)) return id.replace(/^0+/, '');
+  return null;
+}
+
+function unixTimeOf(value: unknown): number | null {
+  const time = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof time === 'number' && Number.isInteger(time) ? time : null;
+}
+
+/**
+ * The same real event gives the same key however often it is posted: message, type and second,
+ * plus the link for clicks (scanners click every link of a message within one second). The link
+ * is hashed so that the key stays short enough for an index and for Segment's messageId.
+ */
+export function dedupeKeyOf(
+  event: { type: MailjetEventType; time: number; messageId: string | null; messageGuid: string | null; url?: unknown },
+): string {
+  const message = event.messageId ?? `guid-${event.messageGuid}`;
+  const key = `${message}:${event.type}:${event.time}`;
+  if (event.type !== 'click') return key;
+  const url = typeof event.url === 'string' ? event.url : '';
+  return `${key}:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+}
+
+function invalidReasonOf(
+  payload: MailjetEventPayload,
+  time: number | null,
+  email: string | null,
+  messageId: string | null,
+  messageGuid: string | null,
+): string | null {
+  if (!isMailjetEventType(payload.event)) {
+    return payload.event === undefined
+      ? 'missing "event"'
+      : `unknown event type ${JSON.stringify(storableText(payload.event) ?? payload.event)}`;
+  }
+  if (time === null) return payload.time === undefined ? 'missing "time"' : '"time" is not a Unix timestamp in seconds';
+  if (time < EARLIEST_TIME || time >= LATEST_TIME) return `"time" ${time} is outside 2000-2099`;
+  if (email === null || typeof payload.email !== 'string') return 'missing or empty "email"';
+  if (payload.email.includes('\u0000')) return '"email" contains a NUL character';
+  if (messageId === null && messageGuid === null) return 'no "MessageID" (missing or 0) and no "Message_GUID"';
+  if (messageGuid !== null && messageGuid.length > 64) return '"Message_GUID" is longer than 64 characters';
+  return null;
+}
+
+/** Extracts the key fields of an event and decides whether it can be forwarded. Pure. */
+export function toEventRecord({ rawJson, payload }: ReceivedMailjetEvent): MailjetEventRecord {
+  const time = unixTimeOf(payload.time);
+  const email = storableText(payload.email);
+  const messageId = messageIdOf(payload);
+  const messageGuid = storableText(payload.Message_GUID);
+  const invalidReason = invalidReasonOf(payload, time, email, messageId, messageGuid);
+  const usable = invalidReason === null;
+  return {
+    rawJson,
+    eventType: storableText(payload.event)?.slice(0, 64) ?? '',
+    time: time !== null && time >= EARLIEST_TIME && time < LATEST_TIME ? time : null,
+    email,
+    messageId,
+    messageGuid,
+    dedupeKey: usable
+      ? dedupeKeyOf({ type: payload.event as MailjetEventType, time: time!, messageId, messageGuid, url: payload.url })
+      : null,
+    invalidReason,
+  };
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// Applies prisma/migrations to DATABASE_URL with Prisma's schema engine compiled to WebAssembly,
+// because the Prisma CLI cannot download its native engine on machines without internet access.
+// The result is the same as `prisma migrate deploy`: the same folders, the same
+// `_prisma_migrations` table. The database itself is created first when it does not exist.
+//
+//   node --experimental-wasm-modules prisma/migrate.mjs           apply pending migrations
+//   node --experimental-wasm-modules prisma/migrate.mjs new NAME  write a migration for the schema change
+import { readFile, readdir, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { SchemaEngine } from '@prisma/schema-engine-wasm';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+
+const prismaDir = path.dirname(fileURLToPath(import.meta.url));
+const migrationsDir = path.join(prismaDir, 'migrations');
+const connectionString =
+  process.env.DATABASE_URL ?? 'postgresql://postgres@localhost:5432/mailjet_segment';
+const filters = { externalTables: [], externalEnums: [] };
+
+function redacted(url) {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+async function ensureDatabase() {
+  const name = decodeURIComponent(new URL(connectionString).pathname.slice(1));
+  const admin = new URL(connectionString);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (rowCount === 0) {
+      await client.query(`create database "${name.replaceAll('"', '""')}"`);
+      console.log(`migrate: created database ${name}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function migrationDirectories() {
+  const entries = await readdir(migrationsDir, { withFileTypes: true }).catch(() => []);
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return Promise.all(
+    dirs.map(async (dir) => ({
+      path: dir,
+      migrationFile: {
+        path: 'migration.sql',
+        content: { tag: 'ok', value: await readFile(path.join(migrationsDir, dir, 'migration.sql'), 'utf8') },
+      },
+    })),
+  );
+}
+
+async function withEngine(schemaText, run) {
+  const engine = await SchemaEngine.new(
+    { datamodels: [['schema.prisma', schemaText]] },
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString })),
+  );
+  try {
+    return await run(engine);
+  } finally {
+    engine.free();
+  }
+}
+
+async function main() {
+  const [command, name] = process.argv.slice(2);
+  const schemaText = await readFile(path.join(prismaDir, 'schema.prisma'), 'utf8');
+  await ensureDatabase();
+  const migrationsList = {
+    baseDir: migrationsDir,
+    lockfile: {
+      path: 'migration_lock.toml',
+      content: await readFile(path.join(migrationsDir, 'migration_lock.toml'), 'utf8').catch(() => null),
+    },
+    shadowDbInitScript: '',
+    migrationDirectories: await migrationDirectories(),
+  };
+
+  const { appliedMigrationNames } = await withEngine(schemaText, (engine) =>
+    engine.applyMigrations({ migrationsList, filters }),
+  );
+  console.log(
+    `migrate: ${redacted(connectionString)} is up to date` +
+      (appliedMigrationNames.length ? `; applied ${appliedMigrationNames.join(', ')}` : '; nothing to apply'),
+  );
+  if (command !== 'new') return;
+
+  // The engine cannot introspect a database through the driver adapter, so a new migration is
+  // the difference between the schema the last migration was written for (kept beside its SQL)
+  // and the schema file now.
+  if (!name || !/^[a-z0-9_]+$/.test(name)) throw new Error('usage: migrate.mjs new snake_case_name');
+  const last = migrationsList.migrationDirectories.at(-1);
+  const previous = last ? await readFile(path.join(migrationsDir, last.path, 'schema.prisma'), 'utf8') : null;
+  const { stdout } = await withEngine(schemaText, (engine) =>
+    engine.diff({
+      from: previous ? { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: previous }] } : { tag: 'empty' },
+      to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: schemaText }] },
+      script: true,
+      shadowDatabaseUrl: null,
+      exitCode: null,
+      filters,
+    }),
+  );
+  if (!stdout.trim() || stdout.includes('This is an empty migration')) {
+    console.log('migrate: the schema matches the migrations; nothing written');
+    return;
+  }
+  const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
+  const dir = path.join(migrationsDir, `${stamp}_${name}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'migration.sql'), stdout);
+  await writeFile(path.join(dir, 'schema.prisma'), schemaText);
+  await writeFile(
+    path.join(migrationsDir, 'migration_lock.toml'),
+    '# Please do not edit this file manually\nprovider = "postgresql"\n',
+  );
+  console.log(`migrate: wrote ${path.relative(process.cwd(), dir)}/migration.sql`);
+}
+
+main().catch((error) => {
+  console.error(`migrate: failed: ${error?.message ?? error}`);
+  process.exit(1);
+});
