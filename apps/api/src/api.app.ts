@@ -6,10 +6,11 @@ import { ApiModule } from './api.module';
 import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
 /**
- * JSON bodies: the Mailjet callback gets the text itself, because `JSON.parse` would round
- * MessageIDs beyond 2^53; every other route gets it parsed.
+ * Bodies are JSON only (anything else answers 415). The Mailjet callback gets the text itself,
+ * because `JSON.parse` would round MessageIDs beyond 2^53; every other route gets it parsed.
  */
-function registerJsonParser(adapter: FastifyAdapter, bodyLimit: number): void {
+function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
+  adapter.getInstance().removeContentTypeParser('text/plain');
   adapter.useBodyParser('application/json', false, { bodyLimit }, (request, body: Buffer, done) => {
     const text = body.toString('utf8');
     if (request.routeOptions.url === MAILJET_WEBHOOK_PATH) return done(null, text);
@@ -28,7 +29,7 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
     // Behind a load balancer a SIGTERM must not cut keep-alive connections mid-request.
     forceCloseConnections: 'idle',
   });
-  registerJsonParser(adapter, config.http.maxBodyBytes);
+  registerBodyParsers(adapter, config.http.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
     logger: config.logLevels,
     bufferLogs: false,

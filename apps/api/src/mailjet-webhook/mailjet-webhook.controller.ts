@@ -8,7 +8,7 @@ export const MAILJET_WEBHOOK_PATH = '/webhooks/mailjet';
 export class MailjetWebhookController {
   constructor(private readonly webhook: MailjetWebhookService) {}
 
-  /** The body arrives as text (see `registerJsonParser`): big MessageIDs must not go through JSON.parse. */
+  /** The body arrives as text (see `registerBodyParsers`): big MessageIDs must not go through JSON.parse. */
   @Post(MAILJET_WEBHOOK_PATH)
   @HttpCode(HttpStatus.OK)
   @UseGuards(MailjetBasicAuthGuard)

@@ -34,7 +34,8 @@ export class MailjetWebhookService {
     try {
       ({ queueable } = await this.events.insertReceived(records));
     } catch (error) {
-      this.logger.error(`could not store ${records.length} event(s): ${(error as Error).message}`);
+      const reason = (error as Error).message.trim().split('\n').at(-1);
+      this.logger.error(`could not store ${records.length} event(s), answering 503: ${reason}`);
       throw new ServiceUnavailableException('the event store is unavailable; nothing was stored, retry later');
     }
     this.enqueuer.enqueueInBackground(queueable);

@@ -1,0 +1,86 @@
+import { forwardEventJobId } from '@app/queue';
+import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES } from './fixtures/mailjet-samples';
+import { ApiHarness } from './support/api-harness';
+import { TestDatabase } from './support/database';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_DATABASE_URL } from './support/test-env';
+import { waitFor } from './support/wait-for';
+
+// Outages are made with proxies owned by the test: the machine's PostgreSQL and Redis keep running.
+describe('ingest while a backing service is unreachable', () => {
+  const db = new TestDatabase();
+  afterAll(() => db.close());
+  beforeEach(() => db.reset());
+
+  describe('Redis', () => {
+    const redisProxy = new TcpProxy({ host: '127.0.0.1', port: 6379 });
+    let api: ApiHarness;
+
+    beforeAll(async () => {
+      await redisProxy.start();
+      api = await ApiHarness.start({ REDIS_URL: redisProxy.url('redis') });
+    });
+    afterAll(async () => {
+      await api.close();
+      await redisProxy.stop();
+    });
+
+    it('still answers 200 and stores the events; the recovery loop queues them once Redis is back', async () => {
+      await redisProxy.cut();
+      const response = await api.postWebhook(GROUPED_SENT_SAMPLE);
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
+      expect(await db.count("status = 'received'")).toBe(2);
+      expect((await api.get('/health/ready')).statusCode).toBe(503);
+
+      await redisProxy.restore();
+      const restoredAt = Date.now();
+      await waitFor('the recovery loop to queue both events', async () => (await db.count("status = 'queued'")) === 2, {
+        timeoutMs: 30000,
+        intervalMs: 200,
+      });
+      expect(Date.now() - restoredAt).toBeLessThan(30000);
+      const ids = await db.query<{ id: string }>('select id::text from mailjet_events order by id');
+      for (const { id } of ids) expect(await api.queue.getJob(forwardEventJobId(id))).toBeDefined();
+      // Queued once each, even though the recovery loop may have seen them more than once.
+      expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(2);
+      expect((await api.get('/health/ready')).statusCode).toBe(200);
+    });
+  });
+
+  describe('PostgreSQL', () => {
+    const postgresProxy = new TcpProxy({ host: '127.0.0.1', port: 5432 });
+    let api: ApiHarness;
+
+    beforeAll(async () => {
+      await postgresProxy.start();
+      const url = new URL(TEST_DATABASE_URL);
+      url.host = `127.0.0.1:${postgresProxy.port}`;
+      api = await ApiHarness.start({ DATABASE_URL: url.toString() });
+    });
+    afterAll(async () => {
+      await api.close();
+      await postgresProxy.stop();
+    });
+
+    it('answers 503 and writes nothing; the same callback is stored once PostgreSQL is back', async () => {
+      await postgresProxy.cut();
+      const response = await api.postWebhook(`[${MAILJET_SAMPLES.open},${MAILJET_SAMPLES.click}]`);
+      expect(response.statusCode).toBe(503);
+      expect(response.body).not.toContain('postgres://');
+      expect(await db.count()).toBe(0);
+      const ready = await api.get('/health/ready');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.postgres.status).toBe('down');
+
+      await postgresProxy.restore();
+      // Mailjet retries: the retry lands.
+      const retry = await waitFor('a retried callback to be accepted', async () => {
+        const answer = await api.postWebhook(`[${MAILJET_SAMPLES.open},${MAILJET_SAMPLES.click}]`);
+        return answer.statusCode === 200 ? answer : undefined;
+      });
+      expect(retry.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
+      expect(await db.count()).toBe(2);
+    });
+  });
+});

@@ -1,0 +1,45 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Queue } from 'bullmq';
+import type { LightMyRequestResponse } from 'fastify';
+import { AppConfig } from '@app/config';
+import { MAILJET_EVENTS_QUEUE } from '@app/queue';
+import { createApiApp } from '../../apps/api/src/api.app';
+import { basicAuth, TEST_REDIS_URL, testConfig } from './test-env';
+
+/** The api as production builds it, on real PostgreSQL and Redis, driven through Fastify's inject. */
+export class ApiHarness {
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly config: AppConfig,
+    /** The api's queue, read straight from the real Redis (not through any proxy the test cuts). */
+    readonly queue: Queue,
+  ) {}
+
+  static async start(overrides: Record<string, string> = {}): Promise<ApiHarness> {
+    const config = testConfig(overrides);
+    const app = await createApiApp(config);
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    const queue = new Queue(MAILJET_EVENTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: config.queuePrefix });
+    return new ApiHarness(app, config, queue);
+  }
+
+  postWebhook(
+    body: string,
+    { authorization = basicAuth(), contentType = 'application/json' }: { authorization?: string | null; contentType?: string } = {},
+  ): Promise<LightMyRequestResponse> {
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (authorization !== null) headers.authorization = authorization;
+    return this.app.getHttpAdapter().getInstance().inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
+  }
+
+  get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+    return this.app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.obliterate({ force: true }).catch(() => undefined);
+    await this.queue.close();
+    await this.app.close();
+  }
+}
