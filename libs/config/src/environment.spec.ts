@@ -1,0 +1,45 @@
+import { ConfigurationError, loadEnvironment } from './environment';
+
+describe('loadEnvironment', () => {
+  it('applies the defaults of the specification', () => {
+    const environment = loadEnvironment({}, []);
+    expect(environment).toMatchObject({
+      DATABASE_URL: 'postgresql://postgres@localhost:5432/mailjet_segment',
+      REDIS_URL: 'redis://localhost:6379',
+      PORT: 3000,
+      HOST: '0.0.0.0',
+      WORKER_HEALTH_PORT: 3001,
+      SEGMENT_HOST: 'https://api.segment.io',
+      SEGMENT_MAX_ATTEMPTS: 10,
+      SEGMENT_BACKOFF_MS: 1000,
+      WORKER_CONCURRENCY: 50,
+      USER_ID_PAYLOAD_KEY: 'userId',
+      WEBHOOK_MAX_BODY_BYTES: 10 * 1024 * 1024,
+    });
+  });
+
+  it('names every missing required variable in one line', () => {
+    expect(() => loadEnvironment({ ADMIN_TOKEN: 'x' }, ['MAILJET_WEBHOOK_USER', 'ADMIN_TOKEN', 'SEGMENT_WRITE_KEY'])).toThrow(
+      /^invalid configuration: SEGMENT_WRITE_KEY is required but not set; MAILJET_WEBHOOK_USER is required but not set$/,
+    );
+  });
+
+  it('rejects malformed values by name without echoing them', () => {
+    let error: Error | undefined;
+    try {
+      loadEnvironment({ PORT: 'eighty', SEGMENT_HOST: 'secret-value-host', WORKER_CONCURRENCY: '0' }, []);
+    } catch (caught) {
+      error = caught as Error;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error!.message).toMatch(/PORT/);
+    expect(error!.message).toMatch(/SEGMENT_HOST/);
+    expect(error!.message).toMatch(/WORKER_CONCURRENCY/);
+    expect(error!.message).not.toContain('secret-value-host');
+    expect(error!.message).not.toContain('\n');
+  });
+
+  it('reads numbers from their text', () => {
+    expect(loadEnvironment({ PORT: '8080', SEGMENT_MAX_ATTEMPTS: '3' }, [])).toMatchObject({ PORT: 8080, SEGMENT_MAX_ATTEMPTS: 3 });
+  });
+});
