@@ -3,7 +3,7 @@ import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES } from './fixtures/mailjet-samples
 import { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
 import { TcpProxy } from './support/tcp-proxy';
-import { TEST_DATABASE_URL } from './support/test-env';
+import { TEST_DATABASE_URL, testConfig } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 // Outages are made with proxies owned by the test: the machine's PostgreSQL and Redis keep running.
@@ -18,7 +18,7 @@ describe('ingest while a backing service is unreachable', () => {
 
     beforeAll(async () => {
       await redisProxy.start();
-      api = await ApiHarness.start({ REDIS_URL: redisProxy.url('redis') });
+      api = await ApiHarness.start(testConfig({ REDIS_URL: redisProxy.url('redis') }));
     });
     afterAll(async () => {
       await api.close();
@@ -56,7 +56,7 @@ describe('ingest while a backing service is unreachable', () => {
       await postgresProxy.start();
       const url = new URL(TEST_DATABASE_URL);
       url.host = `127.0.0.1:${postgresProxy.port}`;
-      api = await ApiHarness.start({ DATABASE_URL: url.toString() });
+      api = await ApiHarness.start(testConfig({ DATABASE_URL: url.toString() }));
     });
     afterAll(async () => {
       await api.close();

@@ -3,7 +3,7 @@ import { forwardEventJobId } from '@app/queue';
 import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS } from './fixtures/mailjet-samples';
 import { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
-import { basicAuth, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
+import { basicAuth, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
@@ -11,7 +11,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
   let api: ApiHarness;
 
   beforeAll(async () => {
-    api = await ApiHarness.start({ WEBHOOK_MAX_BODY_BYTES: String(64 * 1024) });
+    api = await ApiHarness.start(testConfig({ WEBHOOK_MAX_BODY_BYTES: String(64 * 1024) }));
   });
   beforeEach(async () => {
     // A test that did not wait for its events to be queued must not leak jobs into the next one.

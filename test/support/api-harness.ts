@@ -15,8 +15,7 @@ export class ApiHarness {
     readonly queue: Queue,
   ) {}
 
-  static async start(overrides: Record<string, string> = {}): Promise<ApiHarness> {
-    const config = testConfig(overrides);
+  static async start(config: AppConfig = testConfig()): Promise<ApiHarness> {
     const app = await createApiApp(config);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();

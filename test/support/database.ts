@@ -7,7 +7,7 @@ export class TestDatabase {
 
   /** Empties the tables; ids keep counting, as in production, so job ids never repeat. */
   async reset(): Promise<void> {
-    await this.pool.query('truncate mailjet_events cascade');
+    await this.pool.query('truncate mailjet_events, dedupe_keys cascade');
   }
 
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {

@@ -3,13 +3,20 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { QueueModule } from '@app/queue';
+import { SegmentForwardingModule } from './segment-forwarding/segment-forwarding.module';
 
 @Module({})
 export class WorkerModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, QueueModule.forRoot('consumer'), HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        QueueModule.forRoot('consumer'),
+        HealthModule,
+        SegmentForwardingModule,
+      ],
     };
   }
 }

@@ -1,3 +1,5 @@
 export * from './database.module';
+export * from './generated/prisma/enums';
+export * from './identity.repository';
 export * from './mailjet-event.repository';
 export * from './prisma.service';

@@ -1,6 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { MailjetEventRecord } from '@app/mailjet';
+import { EventStatus } from './generated/prisma/enums';
 import { PrismaService } from './prisma.service';
+
+/** What the worker reads of a stored event. */
+export interface StoredMailjetEvent {
+  id: bigint;
+  /** The raw JSON text, exactly as received. */
+  payload: string;
+  eventType: string;
+  status: EventStatus;
+  email: string | null;
+  messageId: string | null;
+  eventTime: number | null;
+  dedupeKey: string | null;
+  attempts: number;
+}
 
 @Injectable()
 export class MailjetEventRepository {
@@ -45,5 +60,51 @@ export class MailjetEventRepository {
       where status = 'received' and received_at < now() - make_interval(secs => ${olderThanMs / 1000}::float8)
       order by id limit ${limit}`;
     return rows.map((row) => row.id);
+  }
+
+  async findForForwarding(id: bigint): Promise<StoredMailjetEvent | null> {
+    const [row] = await this.prisma.$queryRaw<StoredMailjetEvent[]>`
+      select id, payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
+             extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts
+      from mailjet_events where id = ${id}`;
+    return row ?? null;
+  }
+
+  /**
+   * Claims a dedupe key for an event and returns the event that owns it: this one, or the one that
+   * claimed it first. The primary key of dedupe_keys decides between concurrent claims.
+   */
+  async claimDedupeKey(dedupeKey: string, eventId: bigint): Promise<bigint> {
+    const inserted = await this.prisma.$queryRaw<Array<{ eventId: bigint }>>`
+      insert into dedupe_keys (dedupe_key, event_id) values (${dedupeKey}, ${eventId})
+      on conflict (dedupe_key) do nothing returning event_id as "eventId"`;
+    if (inserted.length > 0) return inserted[0].eventId;
+    // A separate statement: its snapshot sees the claim that made ours conflict.
+    const [owner] = await this.prisma.$queryRaw<Array<{ eventId: bigint }>>`
+      select event_id as "eventId" from dedupe_keys where dedupe_key = ${dedupeKey}`;
+    return owner.eventId;
+  }
+
+  async markForwarded(id: bigint, segmentMessageId: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      update mailjet_events
+      set status = 'forwarded', attempts = attempts + 1, forwarded_at = now(), last_error = null,
+          segment_message_id = ${segmentMessageId}, updated_at = now()
+      where id = ${id}`;
+  }
+
+  async markDuplicate(id: bigint, ownerId: bigint): Promise<void> {
+    await this.prisma.$executeRaw`
+      update mailjet_events set status = 'duplicate', duplicate_of = ${ownerId}, updated_at = now()
+      where id = ${id}`;
+  }
+
+  /** Counts a failed attempt with its reason; `final` when no attempt will follow. */
+  async recordFailedAttempt(id: bigint, reason: string, final: boolean): Promise<void> {
+    await this.prisma.$executeRaw`
+      update mailjet_events
+      set attempts = attempts + 1, last_error = ${reason}, updated_at = now(),
+          status = (case when ${final} then 'failed' else 'queued' end)::event_status
+      where id = ${id}`;
   }
 }

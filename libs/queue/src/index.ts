@@ -1,2 +1,3 @@
+export * from './forward-event-job.dto';
 export * from './queue.constants';
 export * from './queue.module';

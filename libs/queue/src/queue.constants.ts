@@ -1,4 +1,4 @@
-import { JobsOptions } from 'bullmq';
+import { BackoffStrategy, JobsOptions } from 'bullmq';
 import type { RetryPolicy } from '@app/config';
 
 export const MAILJET_EVENTS_QUEUE = 'mailjet-events';
@@ -36,5 +36,12 @@ export function segmentBackoffDelay(attemptsMade: number, baseDelayMs: number, e
   const ceiling = Math.min(baseDelayMs * 2 ** Math.max(attemptsMade - 1, 0), ONE_HOUR_MS);
   const jittered = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   const retryAfter = error?.retryAfterMs;
-  return typeof retryAfter === 'number' && retryAfter > 0 ? Math.min(Math.max(retryAfter, 0), ONE_HOUR_MS) : jittered;
+  return typeof retryAfter === 'number' && retryAfter > 0 ? Math.min(retryAfter, ONE_HOUR_MS) : jittered;
 }
+
+/** The worker's strategy for `SEGMENT_BACKOFF` jobs: the base delay travels in each job's options. */
+export const segmentBackoffStrategy: BackoffStrategy = (attemptsMade, _type, error, job) => {
+  const backoff = job?.opts.backoff;
+  const baseDelayMs = typeof backoff === 'object' && backoff.delay ? backoff.delay : 1000;
+  return segmentBackoffDelay(attemptsMade, baseDelayMs, error as { retryAfterMs?: number } | undefined);
+};

@@ -1,0 +1,88 @@
+import { Injectable } from '@nestjs/common';
+import { UnrecoverableError } from 'bullmq';
+import { AppConfig } from '@app/config';
+import { IdentityRepository, MailjetEventRepository, StoredMailjetEvent } from '@app/database';
+import { isMailjetEventType, parseMailjetBody } from '@app/mailjet';
+import {
+  needsStoredIdentity,
+  SegmentClient,
+  SegmentDeliveryError,
+  SegmentTrackCall,
+  toSegmentTrackCall,
+} from '@app/segment';
+
+export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
+
+export interface Attempt {
+  number: number;
+  max: number;
+}
+
+const DONE_STATUSES = new Set(['forwarded', 'duplicate', 'invalid']);
+
+@Injectable()
+export class SegmentForwardingService {
+  constructor(
+    private readonly events: MailjetEventRepository,
+    private readonly identities: IdentityRepository,
+    private readonly segment: SegmentClient,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Forwards one stored event to Segment once: the dedupe key is claimed first, so that any other
+   * delivery of the same event becomes a duplicate. Throws to let BullMQ retry; throws
+   * UnrecoverableError when no retry can help. Either way the reason is on the row first.
+   */
+  async forward(eventId: bigint, attempt: Attempt): Promise<ForwardOutcome> {
+    const stored = await this.events.findForForwarding(eventId);
+    if (!stored) throw new UnrecoverableError(`event ${eventId} is not in the database`);
+    if (DONE_STATUSES.has(stored.status)) return 'already-done';
+
+    const owner = await this.events.claimDedupeKey(this.dedupeKeyOf(stored), stored.id);
+    if (owner !== stored.id) {
+      await this.events.markDuplicate(stored.id, owner);
+      return 'duplicate';
+    }
+
+    const call = await this.trackCallOf(stored);
+    try {
+      await this.segment.track(call);
+    } catch (error) {
+      const permanent = error instanceof SegmentDeliveryError && !error.retryable;
+      const reason = (error as Error).message;
+      await this.events.recordFailedAttempt(stored.id, reason, permanent || attempt.number >= attempt.max);
+      throw permanent ? new UnrecoverableError(reason) : error;
+    }
+    await this.events.markForwarded(stored.id, call.messageId);
+    return 'forwarded';
+  }
+
+  /** The Segment call an event maps to, with its identity resolved; for the admin API too. */
+  async trackCallOf(stored: StoredMailjetEvent): Promise<SegmentTrackCall> {
+    const [{ payload }] = parseMailjetBody(stored.payload);
+    if (!isMailjetEventType(stored.eventType) || stored.email === null || stored.eventTime === null) {
+      throw new UnrecoverableError(`event ${stored.id} is not a valid Mailjet event`);
+    }
+    const { userIdPayloadKey } = this.config;
+    const storedUserId = needsStoredIdentity(payload, userIdPayloadKey)
+      ? await this.identities.findUserId(stored.email)
+      : null;
+    return toSegmentTrackCall(
+      {
+        type: stored.eventType,
+        payload,
+        email: stored.email,
+        messageId: stored.messageId,
+        time: stored.eventTime,
+        dedupeKey: this.dedupeKeyOf(stored),
+      },
+      { userIdPayloadKey, storedUserId },
+    );
+  }
+
+  private dedupeKeyOf(stored: StoredMailjetEvent): string {
+    if (!stored.dedupeKey) throw new UnrecoverableError(`event ${stored.id} has no dedupe key`);
+    return stored.dedupeKey;
+  }
+}

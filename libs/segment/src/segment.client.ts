@@ -1,0 +1,123 @@
+import { Analytics, FetchHTTPClient, HTTPClient, HTTPClientRequest, HTTPResponse } from '@segment/analytics-node';
+import { SegmentTrackCall } from './segment-track.types';
+
+// Segment refuses events over 32 KB; checked before sending so that the reason is ours.
+const MAX_EVENT_BYTES = 32 * 1024;
+const RETRYABLE_STATUSES = new Set([408, 410, 429, 460]);
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Why a track call was not delivered; `retryable` says whether another attempt may succeed. */
+export class SegmentDeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'SegmentDeliveryError';
+  }
+}
+
+interface RefusedResponse {
+  status: number;
+  retryAfterMs?: number;
+  body: string;
+}
+const REFUSED_MARKER = 'segment-refused:';
+
+function retryAfterMsOf(header: string | null | undefined): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(seconds, 0) * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(date - Date.now(), 0);
+}
+
+function headerOf(response: HTTPResponse, name: string): string | undefined {
+  const { headers } = response;
+  if (!headers) return undefined;
+  if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(k: string): string | null }).get(name) ?? undefined;
+  const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
+  return entry ? String(entry[1]) : undefined;
+}
+
+/**
+ * The SDK retries 5xx and 429 by itself, for minutes, where BullMQ cannot see it. Every
+ * non-2xx answer is handed to the SDK as a 400, which it gives up on at once; the real status,
+ * Retry-After and body travel in the status text, and BullMQ's retry policy decides.
+ */
+class NoRetryHttpClient implements HTTPClient {
+  private readonly fetchClient = new FetchHTTPClient();
+
+  async makeRequest(request: HTTPClientRequest): Promise<HTTPResponse> {
+    const response = await this.fetchClient.makeRequest(request);
+    if (response.status >= 200 && response.status < 300) return response;
+    const refused: RefusedResponse = {
+      status: response.status,
+      retryAfterMs: retryAfterMsOf(headerOf(response, 'retry-after')),
+      body: (await response.text?.().catch(() => '')) ?? '',
+    };
+    return { status: 400, statusText: `${REFUSED_MARKER}${JSON.stringify(refused)}`, headers: {} };
+  }
+}
+
+function deliveryErrorOf(reason: unknown): SegmentDeliveryError {
+  const message = reason instanceof Error ? reason.message : String(reason);
+  const marker = message.indexOf(REFUSED_MARKER);
+  if (marker === -1) {
+    // No HTTP answer: network error, timeout, connection refused.
+    return new SegmentDeliveryError(`Segment unreachable: ${message}`, true);
+  }
+  const refused = JSON.parse(message.slice(marker + REFUSED_MARKER.length)) as RefusedResponse;
+  const retryable = refused.status >= 500 ? ![501, 505].includes(refused.status) : RETRYABLE_STATUSES.has(refused.status);
+  const body = refused.body.replace(/\s+/g, ' ').slice(0, 300);
+  return new SegmentDeliveryError(
+    `Segment answered ${refused.status}${body ? `: ${body}` : ''}`,
+    retryable,
+    refused.status,
+    refused.retryAfterMs,
+  );
+}
+
+export interface SegmentClientOptions {
+  writeKey: string;
+  host: string;
+  /** Events sent together in one request; a job still waits for its own event's result. */
+  maxBatchSize: number;
+}
+
+/** Sends track calls and resolves once Segment accepted each one; rejects with a SegmentDeliveryError. */
+export class SegmentClient {
+  private readonly analytics: Analytics;
+
+  constructor(options: SegmentClientOptions) {
+    this.analytics = new Analytics({
+      writeKey: options.writeKey,
+      host: options.host,
+      path: '/v1/batch',
+      maxRetries: 0,
+      flushAt: options.maxBatchSize,
+      flushInterval: 10,
+      httpRequestTimeout: REQUEST_TIMEOUT_MS,
+      httpClient: new NoRetryHttpClient(),
+    });
+  }
+
+  track(call: SegmentTrackCall): Promise<void> {
+    const size = Buffer.byteLength(JSON.stringify(call));
+    if (size > MAX_EVENT_BYTES) {
+      return Promise.reject(
+        new SegmentDeliveryError(`event is ${size} bytes, over Segment's ${MAX_EVENT_BYTES}-byte limit`, false),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.analytics.track(call, (error) => (error ? reject(deliveryErrorOf(error)) : resolve()));
+    });
+  }
+
+  /** Sends what is buffered and stops; call once no job is active any more. */
+  async close(timeoutMs: number): Promise<void> {
+    await this.analytics.closeAndFlush({ timeout: timeoutMs });
+  }
+}

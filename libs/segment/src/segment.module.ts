@@ -1,0 +1,28 @@
+import { Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { SegmentClient } from './segment.client';
+
+const FLUSH_TIMEOUT_MS = 10_000;
+
+@Injectable()
+class SegmentClientCloser implements OnApplicationShutdown {
+  constructor(@Inject(SegmentClient) private readonly segment: SegmentClient) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.segment.close(FLUSH_TIMEOUT_MS);
+  }
+}
+
+@Module({
+  providers: [
+    {
+      provide: SegmentClient,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) =>
+        new SegmentClient({ ...config.segment, maxBatchSize: Math.min(config.workerConcurrency, 100) }),
+    },
+    SegmentClientCloser,
+  ],
+  exports: [SegmentClient],
+})
+export class SegmentModule {}

@@ -1,0 +1,97 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SinkBatch {
+  receivedAt: number;
+  /** What the sink answered: only batches answered 2xx were accepted. */
+  status: number;
+  batch: Array<Record<string, unknown> & { messageId: string; event: string; type: string }>;
+  sentAt: string;
+}
+
+export interface SinkAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * A local stand-in for Segment's tracking API: `POST /v1/batch` with Basic auth (the write key as
+ * user), recording every batch. It can be told to refuse connections, or to give scripted answers
+ * (500, 429 with Retry-After, 400) before answering 200 again.
+ */
+export class SegmentSink {
+  readonly batches: SinkBatch[] = [];
+  readonly requestTimes: number[] = [];
+  private readonly script: SinkAnswer[] = [];
+  private server?: http.Server;
+  port = 0;
+
+  constructor(private readonly writeKey: string) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Events that the sink accepted (answered 2xx), in arrival order. */
+  get accepted(): SinkBatch['batch'] {
+    return this.batches.filter((b) => b.status < 300).flatMap((b) => b.batch);
+  }
+
+  async start(port = this.port): Promise<this> {
+    this.server = http.createServer((request, response) => this.handle(request, response));
+    this.server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject).listen(port, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** The next `times` requests get `answer`, then the ones scripted after it, then 200. */
+  answerNext(times: number, answer: SinkAnswer): void {
+    for (let i = 0; i < times; i++) this.script.push(answer);
+  }
+
+  /** Closes the port: connections are refused until `start()` again. */
+  async refuseConnections(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async stop(): Promise<void> {
+    await this.refuseConnections();
+  }
+
+  reset(): void {
+    this.batches.length = 0;
+    this.requestTimes.length = 0;
+    this.script.length = 0;
+  }
+
+  private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      this.requestTimes.push(Date.now());
+      const answer = (status: number, body: string, headers: Record<string, string> = {}) => {
+        response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+      };
+      if (request.method !== 'POST' || request.url !== '/v1/batch') return answer(404, '{"error":"not found"}');
+      const expected = `Basic ${Buffer.from(`${this.writeKey}:`).toString('base64')}`;
+      if (request.headers.authorization !== expected) return answer(401, '{"error":"invalid write key"}');
+      let body: { batch: SinkBatch['batch']; sentAt: string };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return answer(400, '{"error":"invalid JSON"}');
+      }
+      const scripted = this.script.shift() ?? { status: 200, body: '{"success":true}' };
+      this.batches.push({ receivedAt: Date.now(), status: scripted.status, batch: body.batch, sentAt: body.sentAt });
+      answer(scripted.status, scripted.body ?? (scripted.status < 300 ? '{"success":true}' : '{"error":"scripted"}'), scripted.headers);
+    });
+  }
+}
