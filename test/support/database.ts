@@ -10,8 +10,8 @@ export class TestDatabase {
     await this.pool.query('truncate mailjet_events, dedupe_keys cascade');
   }
 
-  async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pool.query<T>(sql, params)).rows;
+  async query<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(sql, params)).rows as T[];
   }
 
   async count(where = 'true', params: unknown[] = []): Promise<number> {

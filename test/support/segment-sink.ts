@@ -5,7 +5,9 @@ export interface SinkBatch {
   receivedAt: number;
   /** What the sink answered: only batches answered 2xx were accepted. */
   status: number;
-  batch: Array<Record<string, unknown> & { messageId: string; event: string; type: string }>;
+  batch: Array<
+    Record<string, unknown> & { messageId: string; event: string; type: string; properties: Record<string, unknown> }
+  >;
   sentAt: string;
 }
 

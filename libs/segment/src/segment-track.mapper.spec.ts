@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MailjetEventType, parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { MAILJET_SAMPLES } from '../../../test/fixtures/mailjet-samples';
-import { segmentMessageIdOf, toSegmentTrackCall } from './segment-track.mapper';
+import { IdentityOptions, segmentMessageIdOf, toSegmentTrackCall } from './segment-track.mapper';
 import { BRIDGE_VERSION, SegmentTrackCall } from './segment-track.types';
 
-const noIdentity = { userIdPayloadKey: 'userId', storedUserId: null };
+const noIdentity: IdentityOptions = { userIdPayloadKey: 'userId', storedUserId: null };
 
 function callFor(json: string, identity = noIdentity): SegmentTrackCall {
   const [received] = parseMailjetBody(json);
