@@ -57,11 +57,30 @@ async function migrationDirectories() {
   );
 }
 
+/**
+ * The pg adapter splits a migration script on every ';', which breaks function bodies
+ * ($$ ... $$). The whole script goes to PostgreSQL as one simple query instead, which also
+ * makes each migration atomic.
+ */
+class WholeScriptPrismaPg extends PrismaPg {
+  async connect() {
+    const adapter = await super.connect();
+    adapter.executeScript = async (script) => {
+      try {
+        await adapter.underlyingDriver().query(script);
+      } catch (error) {
+        adapter.onError(error);
+      }
+    };
+    return adapter;
+  }
+}
+
 async function withEngine(schemaText, run) {
   const engine = await SchemaEngine.new(
     { datamodels: [['schema.prisma', schemaText]] },
     () => {},
-    bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString })),
+    bindMigrationAwareSqlAdapterFactory(new WholeScriptPrismaPg({ connectionString })),
   );
   try {
     return await run(engine);

@@ -14,14 +14,16 @@ const swc = createTransformer({
 });
 
 const IMPORT_META_URL = /\bimport\.meta\.url\b/g;
+// Not through require(): some of these modules declare their own `const require`.
+const FILE_URL = '("file://" + __filename)';
+const toCommonJs = (source) => source.replace(IMPORT_META_URL, FILE_URL);
 
 module.exports = {
   ...swc,
   process(source, filename, options) {
-    const cjsSource = source.replace(IMPORT_META_URL, 'require("node:url").pathToFileURL(__filename).href');
-    return swc.process(cjsSource, filename, options);
+    return swc.process(toCommonJs(source), filename, options);
   },
   getCacheKey(source, filename, options) {
-    return swc.getCacheKey(source.replace(IMPORT_META_URL, 'require("node:url").pathToFileURL(__filename).href'), filename, options);
+    return swc.getCacheKey(toCommonJs(source), filename, options);
   },
 };

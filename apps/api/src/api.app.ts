@@ -1,7 +1,10 @@
 import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '@app/config';
+import { BRIDGE_VERSION } from '@app/segment';
+import { mountQueueDashboard } from './admin/queue-dashboard';
 import { ApiModule } from './api.module';
 import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
@@ -22,6 +25,18 @@ function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
   });
 }
 
+/** OpenAPI description of the callback and the admin API, served at /docs (JSON at /docs/json). */
+function mountOpenApiDocs(app: NestFastifyApplication): void {
+  const description = new DocumentBuilder()
+    .setTitle('mailjet-segment-bridge')
+    .setDescription('Mailjet event webhooks in, Segment track calls out. See the README for the contract.')
+    .setVersion(BRIDGE_VERSION)
+    .addBasicAuth({ type: 'http', scheme: 'basic', description: 'MAILJET_WEBHOOK_USER / MAILJET_WEBHOOK_PASSWORD' }, 'mailjet')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' })
+    .build();
+  SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, description));
+}
+
 /** The api as `main.ts` runs it; tests build it the same way. */
 export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -34,6 +49,8 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
     logger: config.logLevels,
     bufferLogs: false,
   });
+  await mountQueueDashboard(app, config);
+  mountOpenApiDocs(app);
   app.enableShutdownHooks();
   return app;
 }

@@ -4,6 +4,7 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { QueueModule } from '@app/queue';
+import { AdminModule } from './admin/admin.module';
 import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
 
 @Module({})
@@ -17,6 +18,7 @@ export class ApiModule {
         QueueModule.forRoot('producer'),
         HealthModule,
         MailjetWebhookModule,
+        AdminModule,
       ],
       providers: [
         {

@@ -1,4 +1,5 @@
 export * from './database.module';
+export * from './event-stats.repository';
 export * from './generated/prisma/enums';
 export * from './identity.repository';
 export * from './mailjet-event.repository';

@@ -2,3 +2,4 @@ export * from './segment-track.mapper';
 export * from './segment-track.types';
 export * from './segment.client';
 export * from './segment.module';
+export * from './track-call.factory';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { SegmentClient } from './segment.client';
+import { TrackCallFactory } from './track-call.factory';
 
 const FLUSH_TIMEOUT_MS = 10_000;
 
@@ -13,7 +14,13 @@ class SegmentClientCloser implements OnApplicationShutdown {
   }
 }
 
+/** Mapping only: what the api needs to show the Segment call of an event. */
+@Module({ providers: [TrackCallFactory], exports: [TrackCallFactory] })
+export class SegmentMappingModule {}
+
+/** Mapping and delivery: the worker. */
 @Module({
+  imports: [SegmentMappingModule],
   providers: [
     {
       provide: SegmentClient,
@@ -23,6 +30,6 @@ class SegmentClientCloser implements OnApplicationShutdown {
     },
     SegmentClientCloser,
   ],
-  exports: [SegmentClient],
+  exports: [SegmentClient, SegmentMappingModule],
 })
 export class SegmentModule {}

@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import { ApiBasicAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { MailjetBasicAuthGuard } from './mailjet-basic-auth.guard';
 import { IngestResult, MailjetWebhookService } from './mailjet-webhook.service';
 
@@ -10,6 +11,20 @@ export class MailjetWebhookController {
 
   /** The body arrives as text (see `registerBodyParsers`): big MessageIDs must not go through JSON.parse. */
   @Post(MAILJET_WEBHOOK_PATH)
+  @ApiTags('mailjet')
+  @ApiBasicAuth('mailjet')
+  @ApiOperation({ summary: 'Mailjet event callback: one event object, or an array of them (grouped)' })
+  @ApiBody({
+    schema: {
+      oneOf: [{ type: 'object' }, { type: 'array', items: { type: 'object' }, minItems: 1 }],
+      example: { event: 'open', time: 1433103519, MessageID: 19421777396190490, email: 'api@mailjet.com' },
+    },
+  })
+  @ApiResponse({ status: 200, description: 'Stored: {"received": N, "accepted": A, "invalid": I}' })
+  @ApiResponse({ status: 400, description: 'Not JSON, or not an object or a non-empty array of objects' })
+  @ApiResponse({ status: 401, description: 'Missing or wrong Basic credentials' })
+  @ApiResponse({ status: 413, description: 'Body over WEBHOOK_MAX_BODY_BYTES' })
+  @ApiResponse({ status: 503, description: 'PostgreSQL unavailable; nothing stored, Mailjet retries' })
   @HttpCode(HttpStatus.OK)
   @UseGuards(MailjetBasicAuthGuard)
   receive(@Body() body: string): Promise<IngestResult> {

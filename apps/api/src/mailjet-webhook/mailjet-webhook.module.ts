@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
-import { EventEnqueuer } from './event-enqueuer.service';
+import { OutboxModule } from '../outbox/outbox.module';
 import { MailjetBasicAuthGuard } from './mailjet-basic-auth.guard';
 import { MailjetWebhookController } from './mailjet-webhook.controller';
 import { MailjetWebhookService } from './mailjet-webhook.service';
-import { OutboxRecoveryService } from './outbox-recovery.service';
 
 @Module({
+  imports: [OutboxModule],
   controllers: [MailjetWebhookController],
-  providers: [MailjetWebhookService, MailjetBasicAuthGuard, EventEnqueuer, OutboxRecoveryService],
+  providers: [MailjetWebhookService, MailjetBasicAuthGuard],
 })
 export class MailjetWebhookModule {}

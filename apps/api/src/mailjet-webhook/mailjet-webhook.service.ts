@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { MailjetEventRepository } from '@app/database';
 import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
-import { EventEnqueuer } from './event-enqueuer.service';
+import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 
 export interface IngestResult {
   received: number;

@@ -1,15 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
-import { AppConfig } from '@app/config';
-import { IdentityRepository, MailjetEventRepository, StoredMailjetEvent } from '@app/database';
-import { isMailjetEventType, parseMailjetBody } from '@app/mailjet';
-import {
-  needsStoredIdentity,
-  SegmentClient,
-  SegmentDeliveryError,
-  SegmentTrackCall,
-  toSegmentTrackCall,
-} from '@app/segment';
+import { MailjetEventRepository, StoredMailjetEvent } from '@app/database';
+import { SegmentClient, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 
 export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
 
@@ -24,9 +16,8 @@ const DONE_STATUSES = new Set(['forwarded', 'duplicate', 'invalid']);
 export class SegmentForwardingService {
   constructor(
     private readonly events: MailjetEventRepository,
-    private readonly identities: IdentityRepository,
+    private readonly trackCalls: TrackCallFactory,
     private readonly segment: SegmentClient,
-    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -58,27 +49,13 @@ export class SegmentForwardingService {
     return 'forwarded';
   }
 
-  /** The Segment call an event maps to, with its identity resolved; for the admin API too. */
-  async trackCallOf(stored: StoredMailjetEvent): Promise<SegmentTrackCall> {
-    const [{ payload }] = parseMailjetBody(stored.payload);
-    if (!isMailjetEventType(stored.eventType) || stored.email === null || stored.eventTime === null) {
-      throw new UnrecoverableError(`event ${stored.id} is not a valid Mailjet event`);
+  private async trackCallOf(stored: StoredMailjetEvent): Promise<SegmentTrackCall> {
+    try {
+      return await this.trackCalls.trackCallOf(stored);
+    } catch (error) {
+      if (error instanceof UnmappableEventError) throw new UnrecoverableError(error.message);
+      throw error;
     }
-    const { userIdPayloadKey } = this.config;
-    const storedUserId = needsStoredIdentity(payload, userIdPayloadKey)
-      ? await this.identities.findUserId(stored.email)
-      : null;
-    return toSegmentTrackCall(
-      {
-        type: stored.eventType,
-        payload,
-        email: stored.email,
-        messageId: stored.messageId,
-        time: stored.eventTime,
-        dedupeKey: this.dedupeKeyOf(stored),
-      },
-      { userIdPayloadKey, storedUserId },
-    );
   }
 
   private dedupeKeyOf(stored: StoredMailjetEvent): string {

@@ -8,8 +8,9 @@ const GRACE_MS = 5000;
 const BATCH_SIZE = 1000;
 
 /**
- * Queues committed events that never reached Redis (it was down, or the process died between
- * commit and enqueue). Job ids are deterministic, so a row queued twice is still one job.
+ * Queues committed events that never reached Redis: it was down, the process died between
+ * commit and enqueue, or an admin requeue could not reach it. A row is `received` until its job
+ * is added, and job ids are deterministic, so a row queued twice is still one job.
  */
 @Injectable()
 export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -42,7 +43,7 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     for (;;) {
       const ids = await this.events.findUnqueued(GRACE_MS, BATCH_SIZE);
       if (ids.length === 0) break;
-      await this.enqueuer.enqueue(ids);
+      await this.enqueuer.requeue(ids);
       recovered += ids.length;
       if (ids.length < BATCH_SIZE) break;
     }

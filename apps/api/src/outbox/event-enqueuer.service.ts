@@ -40,6 +40,16 @@ export class EventEnqueuer implements OnApplicationShutdown {
     await this.events.markQueued(eventIds);
   }
 
+  /**
+   * Queues events again (admin requeue, recovery): a job of an earlier round (failed, or
+   * completed) still holds the event's job id and would make the add a no-op, so it goes first.
+   * An active job cannot be removed; it is already on its way.
+   */
+  async requeue(eventIds: readonly bigint[]): Promise<void> {
+    await Promise.all(eventIds.map((id) => this.queue.remove(forwardEventJobId(id))));
+    await this.enqueue(eventIds);
+  }
+
   /** For the request path: queues without holding up the answer; the outbox row covers a failure. */
   enqueueInBackground(eventIds: readonly bigint[]): void {
     const attempt = this.enqueue(eventIds).catch((error: Error) => {

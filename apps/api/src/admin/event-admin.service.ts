@@ -1,0 +1,142 @@
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { EventFilter, EventStatus, EventSummary, MailjetEventRepository } from '@app/database';
+import { TrackCallFactory, UnmappableEventError } from '@app/segment';
+import { EventEnqueuer } from '../outbox/event-enqueuer.service';
+import { ListEventsQuery, RequeueBody } from './admin.dto';
+
+const DEFAULT_PAGE = 50;
+const REQUEUE_BATCH = 1000;
+
+export interface EventItem {
+  id: string;
+  messageId: string | null;
+  messageGuid: string | null;
+  type: string;
+  email: string | null;
+  time: string | null;
+  status: EventStatus;
+  attempts: number;
+  lastError: string | null;
+  receivedAt: string;
+  forwardedAt: string | null;
+}
+
+function itemOf(event: EventSummary): EventItem {
+  return {
+    id: event.id.toString(),
+    messageId: event.messageId,
+    messageGuid: event.messageGuid,
+    type: event.eventType,
+    email: event.email,
+    time: event.eventTime?.toISOString() ?? null,
+    status: event.status,
+    attempts: event.attempts,
+    lastError: event.lastError,
+    receivedAt: event.receivedAt.toISOString(),
+    forwardedAt: event.forwardedAt?.toISOString() ?? null,
+  };
+}
+
+function filterOf(query: { status?: EventStatus; type?: string; email?: string; messageId?: string; from?: string; to?: string }): EventFilter {
+  return {
+    status: query.status,
+    type: query.type,
+    email: query.email,
+    messageId: query.messageId,
+    from: query.from ? new Date(query.from) : undefined,
+    to: query.to ? new Date(query.to) : undefined,
+  };
+}
+
+@Injectable()
+export class EventAdminService {
+  constructor(
+    private readonly events: MailjetEventRepository,
+    private readonly trackCalls: TrackCallFactory,
+    private readonly enqueuer: EventEnqueuer,
+  ) {}
+
+  async list(query: ListEventsQuery): Promise<{ items: EventItem[]; nextCursor: string | null }> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    // Keyset paging on the id: events that arrive meanwhile have higher ids and never shift a page.
+    const page = await this.events.list(filterOf(query), limit + 1, query.cursor ? BigInt(query.cursor) : undefined);
+    const items = page.slice(0, limit).map(itemOf);
+    return { items, nextCursor: page.length > limit ? items[items.length - 1].id : null };
+  }
+
+  /**
+   * The event with its raw payload exactly as Mailjet sent it, as JSON text: big MessageIDs must
+   * not pass through a JS number on the way out either.
+   */
+  async detailJson(id: bigint): Promise<string> {
+    const event = await this.events.findDetail(id);
+    if (!event) throw new NotFoundException(`no event ${id}`);
+    let segmentCall: unknown = null;
+    let mappingError: string | null = null;
+    try {
+      segmentCall = await this.trackCalls.trackCallOf(event);
+    } catch (error) {
+      if (!(error instanceof UnmappableEventError)) throw error;
+      mappingError = error.message;
+    }
+    const fields = {
+      id: event.id.toString(),
+      messageId: event.messageId,
+      type: event.eventType,
+      email: event.email,
+      time: event.eventTime === null ? null : new Date(event.eventTime * 1000).toISOString(),
+      status: event.status,
+      attempts: event.attempts,
+      lastError: event.lastError,
+      dedupeKey: event.dedupeKey,
+      duplicateOf: event.duplicateOf?.toString() ?? null,
+      segmentMessageId: event.segmentMessageId,
+      receivedAt: event.receivedAt,
+      queuedAt: event.queuedAt,
+      forwardedAt: event.forwardedAt,
+      segmentCall,
+      mappingError,
+    };
+    return `${JSON.stringify(fields).slice(0, -1)},"payload":${event.payload}}`;
+  }
+
+  /** One event; a forwarded one only with `force` (a deliberate replay with the same messageId). */
+  async requeueOne(id: bigint, force: boolean): Promise<{ id: string; status: 'queued' }> {
+    const event = await this.events.findDetail(id);
+    if (!event) throw new NotFoundException(`no event ${id}`);
+    if (event.status === 'invalid') {
+      throw new ConflictException(`event ${id} is invalid (${event.lastError}) and cannot be forwarded`);
+    }
+    if (event.status === 'duplicate') {
+      throw new ConflictException(`event ${id} is a duplicate of event ${event.duplicateOf}; requeue that one`);
+    }
+    if (event.status === 'forwarded' && !force) {
+      throw new ConflictException(`event ${id} was already forwarded; add ?force=true to send it again`);
+    }
+    const from: EventStatus[] = force ? ['failed', 'received', 'queued', 'forwarded'] : ['failed', 'received', 'queued'];
+    if (!(await this.events.takeOneForRequeue(id, from))) {
+      throw new ConflictException(`event ${id} changed status meanwhile; look at it again`);
+    }
+    await this.enqueuer.requeue([id]);
+    return { id: id.toString(), status: 'queued' };
+  }
+
+  /**
+   * Every event matching the filter, including ones whose job is long gone. A requeued event keeps
+   * its dedupe key, so one that another delivery forwarded meanwhile becomes a duplicate, not a resend.
+   */
+  async requeueMatching(body: RequeueBody): Promise<{ requeued: number }> {
+    const filter = { ...filterOf(body), status: body.status };
+    let requeued = 0;
+    let after = 0n;
+    for (;;) {
+      const ids = await this.events.takeForRequeue(filter, REQUEUE_BATCH, after);
+      if (ids.length === 0) break;
+      // Rows are `received` now: should Redis fail here, the recovery loop queues them.
+      await this.enqueuer.requeue(ids);
+      requeued += ids.length;
+      after = ids[ids.length - 1];
+    }
+    return { requeued };
+  }
+}

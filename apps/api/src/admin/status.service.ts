@@ -1,0 +1,64 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { EventStatsRepository, EventStatus } from '@app/database';
+import { MAILJET_EVENTS_QUEUE } from '@app/queue';
+
+const QUEUE_TIMEOUT_MS = 2000;
+
+export interface AdminStatus {
+  events: { total: number; byStatus: Record<EventStatus, number>; byType: Record<string, number> };
+  queue: { waiting: number; active: number; delayed: number; failed: number } | { error: string };
+  oldestPendingAgeSeconds: number | null;
+  forwarded: { lastMinute: number; lastHour: number };
+  recentFailureReasons: Array<{ reason: string; count: number }>;
+}
+
+@Injectable()
+export class StatusService {
+  constructor(
+    private readonly stats: EventStatsRepository,
+    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
+  ) {}
+
+  /** Cheap enough to poll: counters and indexes only. Answers while Redis is down, saying so. */
+  async status(): Promise<AdminStatus> {
+    const [stats, queue] = await Promise.all([this.stats.stats(), this.queueCounts()]);
+    const byStatus = Object.fromEntries(Object.values(EventStatus).map((status) => [status, 0])) as Record<EventStatus, number>;
+    const byType: Record<string, number> = {};
+    for (const { status, eventType, count } of stats.counts) {
+      byStatus[status] += count;
+      byType[eventType || '(none)'] = (byType[eventType || '(none)'] ?? 0) + count;
+    }
+    const oldest = stats.oldestPendingReceivedAt;
+    return {
+      events: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus, byType },
+      queue,
+      oldestPendingAgeSeconds: oldest ? Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000)) : null,
+      forwarded: { lastMinute: stats.forwardedLastMinute, lastHour: stats.forwardedLastHour },
+      recentFailureReasons: stats.recentFailureReasons,
+    };
+  }
+
+  private async queueCounts(): Promise<AdminStatus['queue']> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const counts = await Promise.race([
+        this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Redis did not answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS);
+        }),
+      ]);
+      return {
+        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        failed: counts.failed ?? 0,
+      };
+    } catch (error) {
+      return { error: `queue counts unavailable: ${(error as Error).message.split('\n')[0]}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { EventEnqueuer } from './event-enqueuer.service';
+import { OutboxRecoveryService } from './outbox-recovery.service';
+
+/** Moves committed events into the queue: right after ingest, on requeue, and when Redis was down. */
+@Module({
+  providers: [EventEnqueuer, OutboxRecoveryService],
+  exports: [EventEnqueuer],
+})
+export class OutboxModule {}
