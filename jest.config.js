@@ -38,6 +38,13 @@ module.exports = {
       testRegex: '\\.e2e-spec\\.ts$',
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
+    {
+      ...common,
+      displayName: 'faults',
+      roots: ['<rootDir>/test/faults'],
+      testRegex: '\\.fault-spec\\.ts$',
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+    },
   ],
   testTimeout: 60000,
 };

@@ -26,6 +26,10 @@ export class SegmentSink {
   readonly batches: SinkBatch[] = [];
   readonly requestTimes: number[] = [];
   private readonly script: SinkAnswer[] = [];
+  /** Answers every request with this until cleared (time-based faults); the script goes first. */
+  standingAnswer?: SinkAnswer;
+  /** Delay before each answer, to keep jobs active for a while. */
+  latencyMs = 0;
   private server?: http.Server;
   port = 0;
 
@@ -33,6 +37,10 @@ export class SegmentSink {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  get listening(): boolean {
+    return this.server !== undefined;
   }
 
   /** Events that the sink accepted (answered 2xx), in arrival order. */
@@ -72,6 +80,8 @@ export class SegmentSink {
     this.batches.length = 0;
     this.requestTimes.length = 0;
     this.script.length = 0;
+    this.standingAnswer = undefined;
+    this.latencyMs = 0;
   }
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
@@ -91,9 +101,13 @@ export class SegmentSink {
       } catch {
         return answer(400, '{"error":"invalid JSON"}');
       }
-      const scripted = this.script.shift() ?? { status: 200, body: '{"success":true}' };
-      this.batches.push({ receivedAt: Date.now(), status: scripted.status, batch: body.batch, sentAt: body.sentAt });
-      answer(scripted.status, scripted.body ?? (scripted.status < 300 ? '{"success":true}' : '{"error":"scripted"}'), scripted.headers);
+      const scripted = this.script.shift() ?? this.standingAnswer ?? { status: 200, body: '{"success":true}' };
+      const reply = () => {
+        this.batches.push({ receivedAt: Date.now(), status: scripted.status, batch: body.batch, sentAt: body.sentAt });
+        answer(scripted.status, scripted.body ?? (scripted.status < 300 ? '{"success":true}' : '{"error":"scripted"}'), scripted.headers);
+      };
+      if (this.latencyMs > 0) setTimeout(reply, this.latencyMs);
+      else reply();
     });
   }
 }

@@ -33,6 +33,10 @@ export class TcpProxy {
     return this;
   }
 
+  get listening(): boolean {
+    return this.server !== undefined;
+  }
+
   /** Drops every connection and refuses new ones, as a dead server would. */
   async cut(): Promise<void> {
     const server = this.server;

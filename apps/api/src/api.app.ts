@@ -47,7 +47,8 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
   registerBodyParsers(adapter, config.http.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
     logger: config.logLevels,
-    bufferLogs: false,
+    // Nest's own parsers (JSON, urlencoded) would take over content types registerBodyParsers refuses.
+    bodyParser: false,
   });
   await mountQueueDashboard(app, config);
   mountOpenApiDocs(app);

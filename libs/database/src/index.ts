@@ -1,3 +1,4 @@
+export * from './database-errors';
 export * from './database.module';
 export * from './event-stats.repository';
 export * from './generated/prisma/enums';

@@ -64,6 +64,8 @@ describe('parseMailjetBody', () => {
     ['an array of arrays', '[[{"event":"sent"}]]'],
     ['a big integer used as a key', '{12345678901234567: 1}'],
     ['a leading-zero integer', '{"MessageID": 0019421777835146491}'],
+    ['an object nested too deep', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`],
+    ['an array nested too deep', `[${'['.repeat(40)}${']'.repeat(40)}]`],
   ])('rejects %s', (_, body) => {
     expect(() => parseMailjetBody(body)).toThrow(MailjetBodyError);
   });

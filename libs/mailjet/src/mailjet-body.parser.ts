@@ -14,6 +14,9 @@ const ZERO = 0x30;
 const NINE = 0x39;
 const COLON = 0x3a;
 
+// No Mailjet event nests deeper than a few levels; PostgreSQL's JSON parser gives up far deeper.
+export const MAX_NESTING_DEPTH = 32;
+
 // Integers with more digits than this may not survive a double (2^53 has 16 digits).
 const MAX_SAFE_DIGITS = 15;
 const JSON_INTEGER = /^-?(0|[1-9]\d*)$/;
@@ -44,12 +47,17 @@ function endOfString(text: string, start: number): number {
  * they can be parsed as strings, and the span of every element of a top-level array so that each
  * event's raw text is kept exactly as received.
  */
-function scan(text: string): { bigIntegers: Array<[number, number]>; elements: Array<[number, number]> } {
+function scan(text: string): {
+  bigIntegers: Array<[number, number]>;
+  elements: Array<[number, number]>;
+  maxDepth: number;
+} {
   const bigIntegers: Array<[number, number]> = [];
   const elements: Array<[number, number]> = [];
   let depth = 0;
   let topIsArray = false;
   let elementStart = -1;
+  let maxDepth = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
@@ -58,6 +66,7 @@ function scan(text: string): { bigIntegers: Array<[number, number]>; elements: A
       if (depth === 0) topIsArray = code === OPEN_BRACKET;
       else if (depth === 1 && topIsArray) elementStart = i;
       depth++;
+      if (depth > maxDepth) maxDepth = depth;
     } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
       depth--;
       if (depth === 1 && topIsArray) elements.push([elementStart, i + 1]);
@@ -70,7 +79,7 @@ function scan(text: string): { bigIntegers: Array<[number, number]>; elements: A
       i = end - 1;
     }
   }
-  return { bigIntegers, elements };
+  return { bigIntegers, elements, maxDepth };
 }
 
 // A quoted number before ':' would turn an invalid key into a valid one.
@@ -101,7 +110,10 @@ function isPlainObject(value: unknown): value is MailjetEventPayload {
  * `19421777835146491`); every event keeps the exact text it was sent as.
  */
 export function parseMailjetBody(text: string): ReceivedMailjetEvent[] {
-  const { bigIntegers, elements } = scan(text);
+  const { bigIntegers, elements, maxDepth } = scan(text);
+  if (maxDepth > MAX_NESTING_DEPTH) {
+    throw new MailjetBodyError(`body nests deeper than ${MAX_NESTING_DEPTH} levels; no Mailjet event does`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(quoteBigIntegers(text, bigIntegers));

@@ -8,6 +8,8 @@ export const SEGMENT_BACKOFF = 'segment-backoff';
 /** What a forwarding job carries: only the id of the stored event, which is the source of truth. */
 export interface ForwardEventJobData {
   eventId: string;
+  /** Set when Segment accepted the event but PostgreSQL could not record it: not to be sent again. */
+  deliveredMessageId?: string;
 }
 
 /** One job per stored event, ever: a second add with the same id is a no-op while the job exists. */

@@ -1,15 +1,19 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError } from 'bullmq';
+import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
-import { MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventJobData } from '@app/queue';
-import { ForwardOutcome, SegmentForwardingService } from './segment-forwarding.service';
+import { ForwardEventJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventJobData } from '@app/queue';
+import { DeliveredButNotRecordedError, ForwardOutcome, SegmentForwardingService } from './segment-forwarding.service';
 
 /** Active jobs get this long to finish on SIGTERM before they are handed back to the queue. */
 export const SHUTDOWN_DEADLINE_MS = 25_000;
+const DATABASE_RETRY_MS = 1000;
 
 @Processor(MAILJET_EVENTS_QUEUE, {
-  // A job whose worker died is picked up again; it must not be failed for stalling a few times.
+  // A job whose worker died is picked up again within about 15 s; stalling a few times must not fail it.
+  lockDuration: 15_000,
+  stalledInterval: 15_000,
   maxStalledCount: 10,
   settings: { backoffStrategy: segmentBackoffStrategy },
 })
@@ -27,18 +31,36 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
     this.worker.concurrency = this.config.workerConcurrency;
   }
 
-  /** Thin on purpose: every failure is rethrown so that BullMQ's retry policy runs. */
-  async process(job: Job): Promise<ForwardOutcome> {
-    let eventId: string;
+  /**
+   * Thin on purpose: every failure reaches BullMQ. A failed delivery to Segment counts as an
+   * attempt; our own PostgreSQL being unreachable does not (SEGMENT_MAX_ATTEMPTS counts
+   * deliveries), so the job goes back to the delayed set without spending one.
+   */
+  async process(job: Job, token?: string): Promise<ForwardOutcome> {
+    let data: ForwardEventJobData;
     try {
-      ({ eventId } = validateForwardEventJobData(job.data));
+      data = validateForwardEventJobData(job.data);
     } catch (error) {
       throw new UnrecoverableError((error as Error).message);
     }
-    const outcome = await this.forwarding.forward(BigInt(eventId), {
-      number: job.attemptsMade + 1,
-      max: job.opts.attempts ?? 1,
-    });
+    const { eventId, deliveredMessageId } = data;
+    let outcome: ForwardOutcome;
+    try {
+      outcome = await this.forwarding.forward(BigInt(eventId), {
+        number: job.attemptsMade + 1,
+        max: job.opts.attempts ?? 1,
+        deliveredMessageId,
+      });
+    } catch (error) {
+      if (error instanceof DeliveredButNotRecordedError) {
+        await job.updateData({ ...data, deliveredMessageId: error.segmentMessageId });
+      } else if (!isDatabaseUnavailable(error)) {
+        throw error;
+      }
+      this.logger.warn(`event ${eventId}: PostgreSQL unavailable, retrying without spending an attempt: ${(error as Error).message}`);
+      await job.moveToDelayed(Date.now() + DATABASE_RETRY_MS + Math.random() * DATABASE_RETRY_MS, token);
+      throw new DelayedError();
+    }
     this.logger.debug(`event ${eventId}: ${outcome} (attempt ${job.attemptsMade + 1})`);
     return outcome;
   }

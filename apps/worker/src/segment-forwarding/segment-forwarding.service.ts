@@ -8,6 +8,21 @@ export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
 export interface Attempt {
   number: number;
   max: number;
+  /** Segment accepted this event in an earlier attempt, which could not write that down. */
+  deliveredMessageId?: string;
+}
+
+/**
+ * Segment accepted the event, but PostgreSQL did not take the news. The job must remember the
+ * delivery (in Redis), or its retry would send the event a second time.
+ */
+export class DeliveredButNotRecordedError extends Error {
+  constructor(
+    readonly segmentMessageId: string,
+    readonly cause: unknown,
+  ) {
+    super(`delivered to Segment as ${segmentMessageId}, but not recorded: ${(cause as Error).message}`);
+  }
 }
 
 const DONE_STATUSES = new Set(['forwarded', 'duplicate', 'invalid']);
@@ -29,6 +44,10 @@ export class SegmentForwardingService {
     const stored = await this.events.findForForwarding(eventId);
     if (!stored) throw new UnrecoverableError(`event ${eventId} is not in the database`);
     if (DONE_STATUSES.has(stored.status)) return 'already-done';
+    if (attempt.deliveredMessageId) {
+      await this.events.markForwarded(stored.id, attempt.deliveredMessageId);
+      return 'forwarded';
+    }
 
     const owner = await this.events.claimDedupeKey(this.dedupeKeyOf(stored), stored.id);
     if (owner !== stored.id) {
@@ -45,7 +64,11 @@ export class SegmentForwardingService {
       await this.events.recordFailedAttempt(stored.id, reason, permanent || attempt.number >= attempt.max);
       throw permanent ? new UnrecoverableError(reason) : error;
     }
-    await this.events.markForwarded(stored.id, call.messageId);
+    try {
+      await this.events.markForwarded(stored.id, call.messageId);
+    } catch (error) {
+      throw new DeliveredButNotRecordedError(call.messageId, error);
+    }
     return 'forwarded';
   }
 

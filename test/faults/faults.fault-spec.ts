@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import { TestDatabase } from '../support/database';
+import { SegmentSink } from '../support/segment-sink';
+import { TcpProxy } from '../support/tcp-proxy';
+import {
+  ADMIN_TOKEN,
+  SEGMENT_WRITE_KEY,
+  TEST_DATABASE_URL,
+  WEBHOOK_PASSWORD,
+  WEBHOOK_USER,
+  basicAuth,
+} from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+import { FaultRow, measure, waitUntilSettled } from './invariants';
+import { bodiesOf, generateEvents, MailjetLikeClient } from './mailjet-client';
+import { ProductProcess } from './product-process';
+import { writeReliabilityReport } from './report';
+
+/** A fault lasts this long by definition; this is the fault, not a wait for a result. */
+const holdFault = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('no event lost, none forwarded twice, under faults', () => {
+  const db = new TestDatabase();
+  const sink = new SegmentSink(SEGMENT_WRITE_KEY);
+  const postgres = new TcpProxy({ host: '127.0.0.1', port: 5432 });
+  const redis = new TcpProxy({ host: '127.0.0.1', port: 6379 });
+  const rows: FaultRow[] = [];
+  const notes: string[] = [];
+  let running: ProductProcess[] = [];
+  let nextMessageId = 1152921505370435042n;
+
+  const newEvents = (count: number) => {
+    const events = generateEvents(nextMessageId, count);
+    nextMessageId += BigInt(count);
+    return events;
+  };
+
+  function environment(): Record<string, string> {
+    const url = new URL(TEST_DATABASE_URL);
+    url.host = `127.0.0.1:${postgres.port}`;
+    return {
+      DATABASE_URL: url.toString(),
+      REDIS_URL: redis.url('redis'),
+      MAILJET_WEBHOOK_USER: WEBHOOK_USER,
+      MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
+      ADMIN_TOKEN,
+      SEGMENT_WRITE_KEY,
+      SEGMENT_HOST: sink.url,
+      SEGMENT_MAX_ATTEMPTS: '20',
+      SEGMENT_BACKOFF_MS: '100',
+      QUEUE_PREFIX: `fault-${randomBytes(4).toString('hex')}`,
+      LOG_LEVEL: 'warn',
+    };
+  }
+
+  async function startProducts(apis: number, workers: number) {
+    const env = environment();
+    const started = await Promise.all([
+      ...Array.from({ length: apis }, () => ProductProcess.start('api', env)),
+      ...Array.from({ length: workers }, () => ProductProcess.start('worker', env)),
+    ]);
+    running.push(...started);
+    return { apis: started.filter((p) => p.kind === 'api'), workers: started.filter((p) => p.kind === 'worker'), env };
+  }
+
+  async function check(fault: string, posted: string[], startedAt: number, workerCrashed = false): Promise<FaultRow> {
+    await waitUntilSettled(db);
+    const row = await measure(fault, db, sink, posted, startedAt, workerCrashed);
+    rows.push(row);
+    expect(row).toMatchObject({ lost: 0, forwardedTwice: 0, failuresWithoutReason: 0, unforwarded: 0, failed: 0 });
+    expect(row.stored).toBe(row.posted);
+    expect(row.forwarded).toBe(row.posted);
+    return row;
+  }
+
+  beforeAll(async () => {
+    await Promise.all([postgres.start(), redis.start(), sink.start()]);
+  });
+  beforeEach(async () => {
+    await db.reset();
+    sink.reset();
+  });
+  afterEach(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    running = [];
+    if (!redis.listening) await redis.restore();
+    if (!postgres.listening) await postgres.restore();
+    if (!sink.listening) await sink.start();
+  });
+  afterAll(async () => {
+    writeReliabilityReport(rows, notes);
+    await Promise.all([postgres.stop(), redis.stop(), sink.stop()]);
+    await db.close();
+  });
+
+  it('1. Segment refuses connections for 20 s, then answers 500, then 429 with Retry-After, then recovers', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(1, 1);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(500);
+    await sink.refuseConnections();
+    await client.deliverAll(bodiesOf(events, 25), 4);
+    await holdFault(20000);
+    await sink.start();
+    sink.standingAnswer = { status: 500, body: 'internal error' };
+    await holdFault(5000);
+    sink.standingAnswer = { status: 429, headers: { 'Retry-After': '1' } };
+    await holdFault(5000);
+    sink.standingAnswer = undefined;
+    await check('Segment down 20 s, then 500, then 429', events.map((e) => e.messageId), startedAt);
+  });
+
+  it('2. Redis unreachable for 15 s in the middle of a 2,000-event ingest', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(1, 1);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(2000);
+    let cut: Promise<void> | undefined;
+    await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
+      if (done === 60) cut = redis.cut().then(() => holdFault(15000)).then(() => redis.restore());
+    });
+    await cut;
+    await check('Redis unreachable 15 s during ingest', events.map((e) => e.messageId), startedAt);
+  });
+
+  it('3. PostgreSQL unreachable for 10 s during ingest: 503, retried, no partial rows', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(1, 1);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(1000);
+    let cut: Promise<void> | undefined;
+    await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
+      if (done === 20) cut = postgres.cut().then(() => holdFault(10000)).then(() => postgres.restore());
+    });
+    await cut;
+    expect(client.stats.statuses['503']).toBeGreaterThan(0);
+    await check('PostgreSQL unreachable 10 s during ingest', events.map((e) => e.messageId), startedAt);
+  });
+
+  it('4. worker killed with SIGKILL while jobs are active, then restarted', async () => {
+    const startedAt = Date.now();
+    const { apis, workers } = await startProducts(1, 1);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(1000);
+    sink.latencyMs = 100;
+    const ingest = client.deliverAll(bodiesOf(events, 20), 4);
+    await waitFor('the worker to be forwarding', () => sink.batches.length >= 3);
+    await workers[0].stop('SIGKILL');
+    await workers[0].start();
+    await ingest;
+    await check('worker SIGKILL with active jobs, restarted', events.map((e) => e.messageId), startedAt, true);
+  });
+
+  it('5. api killed with SIGKILL while requests are in flight, then restarted', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(1, 1);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(1000);
+    let restarted: Promise<void> | undefined;
+    await client.deliverAll(bodiesOf(events, 10), 8, (done) => {
+      if (done === 30) restarted = apis[0].stop('SIGKILL').then(() => apis[0].start());
+    });
+    await restarted;
+    expect(client.stats.statuses['no answer']).toBeGreaterThan(0);
+    await check('api SIGKILL with requests in flight, restarted', events.map((e) => e.messageId), startedAt);
+  });
+
+  it('6. SIGTERM to api and worker under load (a rolling deploy)', async () => {
+    const startedAt = Date.now();
+    const first = await startProducts(1, 1);
+    const apiPool = [...first.apis];
+    const client = new MailjetLikeClient(() => apiPool.filter((a) => a.running).map((a) => a.url));
+    const events = newEvents(1500);
+    sink.latencyMs = 20;
+    let deploy: Promise<void> | undefined;
+    await client.deliverAll(bodiesOf(events, 10), 6, (done) => {
+      if (done !== 40) return;
+      deploy = (async () => {
+        const next = await startProducts(1, 1);
+        apiPool.push(...next.apis);
+        const exits = await Promise.all([first.apis[0].stop('SIGTERM'), first.workers[0].stop('SIGTERM')]);
+        // Nest re-raises the signal once its shutdown hooks are done: a clean exit shows as SIGTERM.
+        for (const exit of exits) expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+      })();
+    });
+    await deploy;
+    await check('SIGTERM to api and worker under load (rolling deploy)', events.map((e) => e.messageId), startedAt);
+  });
+
+  it('7. three api and three worker processes, the same events posted to different apis at once', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(3, 3);
+    const events = newEvents(600);
+    const bodies = bodiesOf(events, 10);
+    // Each body goes to all three apis concurrently: three deliveries of every event.
+    await Promise.all(
+      apis.map((api) => new MailjetLikeClient(() => [api.url]).deliverAll(bodies, 3)),
+    );
+    const row = await check('3 apis + 3 workers, every event posted to all 3 at once', events.map((e) => e.messageId), startedAt);
+    expect(row.duplicates).toBe(2 * events.length);
+  });
+
+  it('8. at least 1,000 malformed requests: the right status every time, no crash, memory back to baseline', async () => {
+    const startedAt = Date.now();
+    const { apis } = await startProducts(1, 1);
+    const api = apis[0];
+    const client = new MailjetLikeClient(() => [api.url]);
+    const warmUp = newEvents(200);
+    await client.deliverAll(bodiesOf(warmUp, 10), 4);
+    const baseline = api.rssBytes();
+
+    const cases = malformedRequests();
+    expect(cases.length).toBeGreaterThanOrEqual(1000);
+    const wrong: string[] = [];
+    let index = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (index < cases.length) {
+          const request = cases[index++];
+          const response = await fetch(`${api.url}/webhooks/mailjet`, {
+            method: 'POST',
+            headers: request.headers,
+            body: request.body,
+          }).catch((error: Error) => ({ status: `no answer (${error.message})`, arrayBuffer: async () => undefined }));
+          await response.arrayBuffer();
+          if (response.status !== request.expected) wrong.push(`${request.name}: ${response.status}, expected ${request.expected}`);
+        }
+      }),
+    );
+    expect(wrong).toEqual([]);
+    expect(api.running).toBe(true);
+    expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
+
+    // Valid traffic still flows afterwards.
+    const after = newEvents(200);
+    await client.deliverAll(bodiesOf(after, 10), 4);
+    const peak = api.rssBytes();
+    const settledRss = await waitFor(
+      'the api to return to its memory baseline',
+      () => {
+        const rss = api.rssBytes();
+        return rss <= baseline + 64 * 2 ** 20 ? rss : undefined;
+      },
+      { timeoutMs: 30000, intervalMs: 500 },
+    );
+    notes.push(
+      `Malformed input: ${cases.length} requests (${[...new Set(cases.map((c) => c.expected))].sort().join(', ')} expected), ` +
+        `${wrong.length} answered wrongly; api RSS ${mb(baseline)} before, ${mb(peak)} right after, ${mb(settledRss)} settled.`,
+    );
+    await check('1,000+ malformed requests (valid ones before and after)', [...warmUp, ...after].map((e) => e.messageId), startedAt);
+  });
+});
+
+const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+
+interface MalformedRequest {
+  name: string;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  expected: number;
+}
+
+/** Generated bad input: every request must get its status, and none may crash the api. */
+function malformedRequests(): MalformedRequest[] {
+  const json = { 'content-type': 'application/json', authorization: basicAuth() };
+  const valid = '{"event":"open","time":1764000000,"MessageID":19421777835146491,"email":"a@example.com"}';
+  const cases: MalformedRequest[] = [];
+  const add = (name: string, body: string | Buffer, expected: number, headers: Record<string, string> = json) =>
+    cases.push({ name, body, expected, headers });
+
+  for (let cut = 1; cut < valid.length; cut += 1) add(`truncated at ${cut}`, valid.slice(0, cut), 400);
+  const junk = ['{', '}', '[', ']', ',', ':', '"', 'nul', 'tru', '{"a":}', '{"a" 1}', "{'a':1}", '[1,]', '{"a":1,}', 'NaN', '01', '--1', '\u0000'];
+  for (const text of junk) add(`invalid JSON ${JSON.stringify(text)}`, text, 400);
+  for (const value of ['1', '"x"', 'true', 'null', '[]', '[1]', '["a"]', '[null]', '[[]]', '[{}, 2]', '[true, {}]']) {
+    add(`not an object or array of objects: ${value}`, value, 400);
+  }
+  // Wrong types for every field: stored as invalid (200) or, where still usable, as valid.
+  const fields = ['event', 'time', 'MessageID', 'email', 'Message_GUID', 'url', 'Payload', 'CustomID', 'mj_campaign_id'];
+  const wrongValues = ['null', 'true', '[]', '{}', '-1', '1.5', '"x"', '""', '1e400', '"\\u0000"', `"${'x'.repeat(5000)}"`];
+  for (const field of fields) {
+    for (const value of wrongValues) {
+      const base = JSON.parse(valid.replace('19421777835146491', '"19421777835146491"'));
+      const body = JSON.stringify({ ...base, [field]: '__VALUE__' }).replace('"__VALUE__"', value);
+      add(`${field} = ${value.slice(0, 20)}`, body, 200);
+    }
+  }
+  for (let depth of [10, 100, 1000, 5000]) add(`nested ${depth} deep`, `${'['.repeat(depth)}${']'.repeat(depth)}`, 400);
+  add('object nested 5000 deep', `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`, 400);
+  add('event with a field nested 20 deep', valid.replace('}', `,"x":${'['.repeat(20)}${']'.repeat(20)}}`), 200);
+  add('huge string field', JSON.stringify({ event: 'open', time: 1764000000, MessageID: 1, email: 'a@b.c', comment: 'x'.repeat(5 * 2 ** 20) }), 200);
+  add('raw NUL byte', `{"event":"open","email":"a\u0000b"}`, 400);
+  add('escaped NUL bytes', '{"event":"open\\u0000","time":1,"email":"\\u0000","MessageID":0}', 200);
+  add('one byte over the limit', Buffer.alloc(10 * 2 ** 20 + 1, 0x20), 413);
+  add('far over the limit', Buffer.alloc(12 * 2 ** 20, 0x20), 413);
+  add('empty body', '', 400);
+  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
+    add(`content type ${type}`, valid, 415, { ...json, 'content-type': type });
+  }
+  const credentials: Array<[string, string | undefined]> = [
+    ['missing', undefined],
+    ['wrong password', basicAuth(WEBHOOK_USER, 'nope')],
+    ['wrong user', basicAuth('someone', WEBHOOK_PASSWORD)],
+    ['password with ":"', basicAuth(WEBHOOK_USER, 'p@ss:')],
+    ['non-ASCII', basicAuth('ü', 'ö:ä')],
+    ['bearer', 'Bearer x'],
+    ['not base64', 'Basic %%%'],
+    ['empty', 'Basic '],
+    ['no scheme', Buffer.from(`${WEBHOOK_USER}:${WEBHOOK_PASSWORD}`).toString('base64')],
+  ];
+  for (const [name, authorization] of credentials) {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (authorization !== undefined) headers.authorization = authorization;
+    for (let i = 0; i < 20; i++) add(`credentials ${name} #${i}`, valid, 401, headers);
+  }
+  // Fill up to well over 1,000 with random corruptions of a valid body.
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  while (cases.length < 1200) {
+    const at = Math.floor(random() * valid.length);
+    const corrupted = valid.slice(0, at) + '{["\\'.charAt(Math.floor(random() * 4)) + valid.slice(at + 1);
+    let expected = 400;
+    try {
+      const parsed: unknown = JSON.parse(corrupted);
+      expected = typeof parsed === 'object' && parsed !== null ? 200 : 400;
+    } catch {
+      expected = 400;
+    }
+    add(`corruption #${cases.length}`, corrupted, expected);
+  }
+  return cases;
+}
