@@ -53,8 +53,8 @@ describe('no event lost, none forwarded twice, under faults', () => {
     };
   }
 
-  async function startProducts(apis: number, workers: number) {
-    const env = environment();
+  /** Processes of one deployment: pass the `env` of a running one to add processes to it. */
+  async function startProducts(apis: number, workers: number, env = environment()) {
     const started = await Promise.all([
       ...Array.from({ length: apis }, () => ProductProcess.start('api', env)),
       ...Array.from({ length: workers }, () => ProductProcess.start('worker', env)),
@@ -176,7 +176,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
     await client.deliverAll(bodiesOf(events, 10), 6, (done) => {
       if (done !== 40) return;
       deploy = (async () => {
-        const next = await startProducts(1, 1);
+        const next = await startProducts(1, 1, first.env);
         apiPool.push(...next.apis);
         const exits = await Promise.all([first.apis[0].stop('SIGTERM'), first.workers[0].stop('SIGTERM')]);
         // Nest re-raises the signal once its shutdown hooks are done: a clean exit shows as SIGTERM.
