@@ -67,10 +67,12 @@ export class MailjetEventRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /**
-   * Stores the events of one callback in one statement, usable ones as `received` and junk as
-   * `invalid` with its reason, and returns the ids of the usable ones in order.
+   * Stores the events of several callbacks in one statement, usable ones as `received` and junk
+   * as `invalid` with its reason; returns, per callback, the ids of its usable events in order.
    */
-  async insertReceived(records: readonly MailjetEventRecord[]): Promise<{ queueable: bigint[] }> {
+  async insertReceivedGroups(groups: ReadonlyArray<readonly MailjetEventRecord[]>): Promise<bigint[][]> {
+    const records = groups.flat();
+    // Ids come from the sequence in insertion order, which follows the ordinality.
     const rows = await this.prisma.$queryRaw<Array<{ id: bigint; status: string }>>`
       insert into mailjet_events
         (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error)
@@ -85,9 +87,16 @@ export class MailjetEventRepository {
         ${records.map((r) => r.messageGuid)}::text[],
         ${records.map((r) => r.dedupeKey)}::text[],
         ${records.map((r) => r.invalidReason)}::text[]
-      ) as e(payload, event_type, event_time, email, message_id, message_guid, dedupe_key, last_error)
+      ) with ordinality as e(payload, event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord)
+      order by ord
       returning id, status::text`;
-    return { queueable: rows.filter((row) => row.status === 'received').map((row) => row.id) };
+    rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    let offset = 0;
+    return groups.map((group) => {
+      const own = rows.slice(offset, offset + group.length);
+      offset += group.length;
+      return own.filter((row) => row.status === 'received').map((row) => row.id);
+    });
   }
 
   /** Marks events queued; one that a worker already moved on is left as it is. */

@@ -1,7 +1,6 @@
 import { BadRequestException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
-import { MailjetEventRepository } from '@app/database';
 import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
-import { EventEnqueuer } from '../outbox/event-enqueuer.service';
+import { GroupCommitWriter } from './group-commit.service';
 
 export interface IngestResult {
   received: number;
@@ -13,14 +12,12 @@ export interface IngestResult {
 export class MailjetWebhookService {
   private readonly logger = new Logger(MailjetWebhookService.name);
 
-  constructor(
-    private readonly events: MailjetEventRepository,
-    private readonly enqueuer: EventEnqueuer,
-  ) {}
+  constructor(private readonly writer: GroupCommitWriter) {}
 
   /**
-   * Stores every event of a callback body in one statement and answers only once it is
-   * committed; queueing follows and cannot lose a committed event (the row is the outbox).
+   * Stores every event of a callback body (with those of concurrent callbacks, in one statement)
+   * and answers only once it is committed; queueing follows and cannot lose a committed event
+   * (the row is the outbox).
    */
   async ingest(body: string): Promise<IngestResult> {
     let records;
@@ -32,13 +29,12 @@ export class MailjetWebhookService {
     }
     let queueable: bigint[];
     try {
-      ({ queueable } = await this.events.insertReceived(records));
+      queueable = await this.writer.store(records);
     } catch (error) {
       const reason = (error as Error).message.trim().split('\n').at(-1);
       this.logger.error(`could not store ${records.length} event(s), answering 503: ${reason}`);
       throw new ServiceUnavailableException('the event store is unavailable; nothing was stored, retry later');
     }
-    this.enqueuer.enqueueInBackground(queueable);
     return { received: records.length, accepted: queueable.length, invalid: records.length - queueable.length };
   }
 }

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// npm run bench:e2e: 50,000 events posted to the api, then one worker process starts and forwards
+// them to a local Segment-compatible sink; the time from its start until the sink has them all.
+import http from 'node:http';
+import pg from 'pg';
+import {
+  BASIC_AUTH, DATABASE_URL, REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER,
+  groupedBody, httpReady, machine, mb, migrate, sampleRss, startProcess, updateBenchmarksDoc,
+} from './support.mjs';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 50000);
+const PER_REQUEST = 100;
+const API_PORT = 3997;
+const WORKER_PORT = 3996;
+const WRITE_KEY = 'bench-write-key';
+
+function startSink() {
+  const received = new Set();
+  const server = http.createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      for (const event of JSON.parse(Buffer.concat(chunks).toString()).batch) received.add(event.messageId);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, received, port: server.address().port })));
+}
+
+async function main() {
+  migrate();
+  const db = new pg.Client({ connectionString: DATABASE_URL });
+  await db.connect();
+  await db.query('truncate mailjet_events, dedupe_keys');
+  const sink = await startSink();
+  const env = {
+    DATABASE_URL, REDIS_URL, HOST: '127.0.0.1', QUEUE_PREFIX: `bench-e2e-${Date.now()}`, LOG_LEVEL: 'warn',
+    MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin',
+    SEGMENT_WRITE_KEY: WRITE_KEY, SEGMENT_HOST: `http://127.0.0.1:${sink.port}`,
+  };
+  const api = await startProcess('api', ['dist/apps/api/apps/api/src/main.js'], { ...env, PORT: String(API_PORT) },
+    httpReady(`http://127.0.0.1:${API_PORT}/health/live`));
+
+  const postStart = Date.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    while (next < EVENTS / PER_REQUEST) {
+      next++;
+      const response = await fetch(`http://127.0.0.1:${API_PORT}/webhooks/mailjet`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: BASIC_AUTH }, body: groupedBody(PER_REQUEST),
+      });
+      if (response.status !== 200) throw new Error(`post answered ${response.status}`);
+      await response.arrayBuffer();
+    }
+  }));
+  const postSeconds = (Date.now() - postStart) / 1000;
+  const { rows: [{ queued }] } = await db.query("select count(*)::int as queued from mailjet_events where status = 'queued'");
+  console.log(`posted ${EVENTS} events in ${postSeconds.toFixed(1)} s; ${queued} queued`);
+
+  const workerStart = Date.now();
+  const worker = await startProcess('worker', ['dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
+    httpReady(`http://127.0.0.1:${WORKER_PORT}/health/live`));
+  const stopSampling = sampleRss(worker.child.pid);
+  const deadline = Date.now() + 600000;
+  while (sink.received.size < EVENTS) {
+    if (Date.now() > deadline) throw new Error(`only ${sink.received.size} of ${EVENTS} events forwarded in time`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const drainSeconds = (Date.now() - workerStart) / 1000;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const peakRss = stopSampling();
+  const { rows: [{ forwarded }] } = await db.query("select count(*)::int as forwarded from mailjet_events where status = 'forwarded'");
+  await worker.stop();
+  await api.stop();
+  await db.end();
+  sink.server.close();
+
+  const eventsPerSecond = Math.round(EVENTS / drainSeconds);
+  console.log(`forwarded ${sink.received.size} events in ${drainSeconds.toFixed(1)} s (worker start included): ${eventsPerSecond} events/s; ` +
+    `${forwarded} rows marked forwarded; worker peak RSS ${mb(peakRss)} MB`);
+  updateBenchmarksDoc('e2e', [
+    '<!-- e2e:start -->',
+    `Last \`npm run bench:e2e\`: ${new Date().toISOString()}, ${machine()}.`,
+    '',
+    '| events | posted in | forwarded by one worker in | events/s forwarded | worker peak RSS |',
+    '|---|---|---|---|---|',
+    `| ${EVENTS} | ${postSeconds.toFixed(1)} s | ${drainSeconds.toFixed(1)} s | ${eventsPerSecond} | ${mb(peakRss)} MB |`,
+    '<!-- e2e:end -->',
+  ].join('\n'));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
