@@ -3,6 +3,9 @@
 // (../shared/bench/bare-reference.mjs), same PostgreSQL, same Redis, same bodies and connections,
 // alternating rounds, medians. Prints the table and writes it to docs/BENCHMARKS.md.
 import autocannon from 'autocannon';
+import { execFileSync } from 'node:child_process';
+import { Queue } from 'bullmq';
+import pg from 'pg';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -55,10 +58,21 @@ async function load(target, scenario, pid) {
   };
 }
 
+/** Each load starts from empty tables and queues, so that neither side inherits the other's backlog. */
+async function emptyStores(productQueue, db) {
+  await productQueue.obliterate({ force: true });
+  await db.query('truncate mailjet_events, dedupe_keys');
+  execFileSync(process.execPath, [BARE, '--drain'], { cwd: ROOT, env: { ...process.env, DATABASE_URL, REDIS_URL }, stdio: 'ignore' });
+  await db.query('vacuum analyze mailjet_events');
+}
+
 async function main() {
   if (!existsSync(BARE)) throw new Error(`the bare reference is not at ${BARE}`);
   migrate();
   const prefix = `bench-${Date.now()}`;
+  const productQueue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix });
+  const db = new pg.Client({ connectionString: DATABASE_URL });
+  await db.connect();
   const api = await startProcess(
     'api',
     ['dist/apps/api/apps/api/src/main.js'],
@@ -77,6 +91,7 @@ async function main() {
         // Alternate which goes first, so that neither always meets a warmer machine.
         const order = round % 2 ? ['api', 'bare'] : ['bare', 'api'];
         for (const key of order) {
+          await emptyStores(productQueue, db);
           const process = key === 'api' ? api : bare;
           const run = await load(TARGETS[key], scenario, process.child.pid);
           runs[key].push(run);
@@ -98,6 +113,9 @@ async function main() {
   } finally {
     await api.stop();
     await bare.stop();
+    await emptyStores(productQueue, db);
+    await productQueue.close();
+    await db.end();
   }
   report(results);
 }

@@ -27,10 +27,11 @@ export class EventStatsRepository {
       this.prisma.$queryRaw<EventStats['counts']>`
         select status, event_type as "eventType", count::float8 as count from event_counts where count <> 0
         order by status, event_type`,
+      // Ids grow with time: the lowest pending id, per status, from the (status, id) index.
       this.prisma.$queryRaw<Array<{ oldest: Date | null }>>`
         select least(
-          (select min(received_at) from mailjet_events where status = 'received'),
-          (select min(received_at) from mailjet_events where status = 'queued')) as oldest`,
+          (select received_at from mailjet_events where status = 'received' order by id limit 1),
+          (select received_at from mailjet_events where status = 'queued' order by id limit 1)) as oldest`,
       this.prisma.$queryRaw<Array<{ lastMinute: number; lastHour: number }>>`
         select coalesce(sum(count) filter (where second > now() - interval '1 minute'), 0)::float8 as "lastMinute",
                coalesce(sum(count), 0)::float8 as "lastHour"

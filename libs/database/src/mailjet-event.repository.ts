@@ -52,6 +52,25 @@ export interface EventDetail extends StoredMailjetEvent {
   forwardedAt: Date | null;
 }
 
+// The ingest hot path goes to the pool directly: Prisma's raw query layer costs more than the query.
+const INSERT_QUEUED = `
+  insert into mailjet_events
+    (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at)
+  select payload, event_type, to_timestamp(event_time), email, message_id, message_guid, dedupe_key,
+         case when last_error is null then 'queued' else 'invalid' end::event_status, last_error,
+         case when last_error is null then now() end
+  from unnest($1::json[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+    with ordinality as e(payload, event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord)
+  order by ord
+  returning id, status::text`;
+
+const MARK_RECEIVED = `
+  update mailjet_events set status = 'received', queued_at = null where id = any($1::bigint[])`;
+
+const MARK_QUEUED = `
+  update mailjet_events set status = 'queued', queued_at = now(), updated_at = now()
+  where id = any($1::bigint[]) and status = 'received'`;
+
 function whereOf(filter: EventFilter): Prisma.MailjetEventWhereInput {
   return {
     status: filter.status,
@@ -67,44 +86,66 @@ export class MailjetEventRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /**
-   * Stores the events of several callbacks in one statement, usable ones as `received` and junk
-   * as `invalid` with its reason; returns, per callback, the ids of its usable events in order.
+   * Stores the events of several callbacks in one statement and queues the usable ones, in one
+   * transaction: usable events are committed as `queued` once `enqueue` has added their jobs, or
+   * as `received` if it failed (Redis away; the recovery loop queues them later), junk as
+   * `invalid` with its reason. Jobs are added before the commit, so a worker may look for an
+   * event a moment before it is visible (it waits), and a rolled back event leaves a job that
+   * finds nothing; never a committed event without a job or a `received` status. Returns, per
+   * callback, the ids of its usable events in order.
    */
-  async insertReceivedGroups(groups: ReadonlyArray<readonly MailjetEventRecord[]>): Promise<bigint[][]> {
+  async insertAndQueue(
+    groups: ReadonlyArray<readonly MailjetEventRecord[]>,
+    enqueue: (ids: bigint[]) => Promise<void>,
+  ): Promise<{ queueable: bigint[][]; queued: boolean }> {
     const records = groups.flat();
-    // Ids come from the sequence in insertion order, which follows the ordinality.
-    const rows = await this.prisma.$queryRaw<Array<{ id: bigint; status: string }>>`
-      insert into mailjet_events
-        (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error)
-      select payload, event_type, to_timestamp(event_time), email, message_id, message_guid, dedupe_key,
-             case when last_error is null then 'received' else 'invalid' end::event_status, last_error
-      from unnest(
-        ${records.map((r) => r.rawJson)}::json[],
-        ${records.map((r) => r.eventType)}::text[],
-        ${records.map((r) => r.time)}::bigint[],
-        ${records.map((r) => r.email)}::text[],
-        ${records.map((r) => r.messageId)}::text[],
-        ${records.map((r) => r.messageGuid)}::text[],
-        ${records.map((r) => r.dedupeKey)}::text[],
-        ${records.map((r) => r.invalidReason)}::text[]
-      ) with ordinality as e(payload, event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord)
-      order by ord
-      returning id, status::text`;
-    rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    let offset = 0;
-    return groups.map((group) => {
-      const own = rows.slice(offset, offset + group.length);
-      offset += group.length;
-      return own.filter((row) => row.status === 'received').map((row) => row.id);
-    });
+    const client = await this.prisma.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ id: string; status: string }>(INSERT_QUEUED, [
+        records.map((r) => r.rawJson),
+        records.map((r) => r.eventType),
+        records.map((r) => r.time),
+        records.map((r) => r.email),
+        records.map((r) => r.messageId),
+        records.map((r) => r.messageGuid),
+        records.map((r) => r.dedupeKey),
+        records.map((r) => r.invalidReason),
+      ]);
+      // Ids come from the sequence in insertion order, which follows the ordinality.
+      const inserted = rows.map((row) => ({ id: BigInt(row.id), usable: row.status === 'queued' }));
+      inserted.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      let offset = 0;
+      const queueable = groups.map((group) => {
+        const own = inserted.slice(offset, offset + group.length);
+        offset += group.length;
+        return own.filter((row) => row.usable).map((row) => row.id);
+      });
+      let queued = true;
+      const ids = queueable.flat();
+      if (ids.length > 0) {
+        try {
+          await enqueue(ids);
+        } catch {
+          queued = false;
+          await client.query(MARK_RECEIVED, [ids.map(String)]);
+        }
+      }
+      await client.query('commit');
+      return { queueable, queued };
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
-  /** Marks events queued; one that a worker already moved on is left as it is. */
+  /** Marks events queued; one that a worker already moved on is left as it is. On the hot path. */
   async markQueued(ids: readonly bigint[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.prisma.$executeRaw`
-      update mailjet_events set status = 'queued', queued_at = now(), updated_at = now()
-      where id = any(${ids as bigint[]}::bigint[]) and status = 'received'`;
+    const { rowCount } = await this.prisma.pool.query(MARK_QUEUED, [ids.map(String)]);
+    return rowCount ?? 0;
   }
 
   /** Committed events that never reached the queue (Redis was down, or the process died in between). */

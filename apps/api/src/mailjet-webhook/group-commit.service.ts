@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable, MailjetEventRepository } from '@app/database';
 import { MailjetEventRecord } from '@app/mailjet';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
@@ -16,12 +16,13 @@ const MAX_ROWS = 5000;
 
 /**
  * Group commit: callbacks that arrive while a write is in flight are stored together in one
- * INSERT, and queued together in one addBulk. Each callback is still answered only once its own
- * rows are committed. A group that fails for any reason but an unreachable database is written
+ * INSERT, and queued together in one addBulk, in one transaction. Each callback is still answered
+ * only once its own rows are committed. A group that fails for any reason but an unreachable database is written
  * again callback by callback, so that one bad callback cannot fail the others.
  */
 @Injectable()
 export class GroupCommitWriter {
+  private readonly logger = new Logger(GroupCommitWriter.name);
   private pending: PendingWrite[] = [];
   private inFlight = 0;
 
@@ -61,8 +62,12 @@ export class GroupCommitWriter {
 
   private async write(group: PendingWrite[]): Promise<void> {
     let queueable: bigint[][];
+    let queued: boolean;
     try {
-      queueable = await this.events.insertReceivedGroups(group.map((write) => write.records));
+      ({ queueable, queued } = await this.events.insertAndQueue(
+        group.map((write) => write.records),
+        (ids) => this.enqueuer.addJobs(ids),
+      ));
     } catch (error) {
       if (group.length === 1 || isDatabaseUnavailable(error)) {
         for (const write of group) write.reject(error);
@@ -72,6 +77,8 @@ export class GroupCommitWriter {
       return;
     }
     group.forEach((write, index) => write.resolve(queueable[index]));
-    this.enqueuer.enqueueInBackground(queueable.flat());
+    if (!queued) {
+      this.logger.warn(`Redis unavailable: ${queueable.flat().length} event(s) stored as received; the recovery loop will queue them`);
+    }
   }
 }

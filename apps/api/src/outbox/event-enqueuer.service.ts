@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { AppConfig } from '@app/config';
 import { MailjetEventRepository } from '@app/database';
@@ -12,13 +12,11 @@ import {
 } from '@app/queue';
 
 /**
- * Queues committed events, one job per event with a deterministic id, and marks them queued.
- * A failure here loses nothing: the rows stay `received` and the recovery loop queues them.
+ * Adds the jobs of stored events, one per event with a deterministic id. A failure here loses
+ * nothing: the rows are `received` and the recovery loop queues them.
  */
 @Injectable()
-export class EventEnqueuer implements OnApplicationShutdown {
-  private readonly logger = new Logger(EventEnqueuer.name);
-  private readonly inFlight = new Set<Promise<void>>();
+export class EventEnqueuer {
 
   constructor(
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventJobData>,
@@ -26,8 +24,8 @@ export class EventEnqueuer implements OnApplicationShutdown {
     private readonly config: AppConfig,
   ) {}
 
-  /** Queues and marks; rejects when Redis or PostgreSQL fails, with the rows left `received`. */
-  async enqueue(eventIds: readonly bigint[]): Promise<void> {
+  /** Adds one job per event; the caller records the events as queued. */
+  async addJobs(eventIds: readonly bigint[]): Promise<void> {
     if (eventIds.length === 0) return;
     const options = forwardEventJobOptions(this.config.retryPolicy);
     await this.queue.addBulk(
@@ -37,6 +35,12 @@ export class EventEnqueuer implements OnApplicationShutdown {
         opts: { ...options, jobId: forwardEventJobId(id) },
       })),
     );
+  }
+
+  /** Queues `received` events and marks them; rejects when Redis or PostgreSQL fails, with the rows left `received`. */
+  async enqueue(eventIds: readonly bigint[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.addJobs(eventIds);
     await this.events.markQueued(eventIds);
   }
 
@@ -50,18 +54,4 @@ export class EventEnqueuer implements OnApplicationShutdown {
     await this.enqueue(eventIds);
   }
 
-  /** For the request path: queues without holding up the answer; the outbox row covers a failure. */
-  enqueueInBackground(eventIds: readonly bigint[]): void {
-    const attempt = this.enqueue(eventIds).catch((error: Error) => {
-      this.logger.warn(
-        `could not queue ${eventIds.length} stored event(s), the recovery loop will: ${error.message}`,
-      );
-    });
-    this.inFlight.add(attempt);
-    void attempt.finally(() => this.inFlight.delete(attempt));
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.inFlight);
-  }
 }

@@ -4,11 +4,18 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
 import { ForwardEventJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventJobData } from '@app/queue';
-import { DeliveredButNotRecordedError, ForwardOutcome, SegmentForwardingService } from './segment-forwarding.service';
+import {
+  DeliveredButNotRecordedError,
+  EventNotFoundError,
+  ForwardOutcome,
+  SegmentForwardingService,
+} from './segment-forwarding.service';
 
 /** Active jobs get this long to finish on SIGTERM before they are handed back to the queue. */
 export const SHUTDOWN_DEADLINE_MS = 25_000;
 const DATABASE_RETRY_MS = 1000;
+// A job may run before its event's transaction commits; after this long, that commit never came.
+const ROLLED_BACK_AFTER_MS = 60_000;
 
 @Processor(MAILJET_EVENTS_QUEUE, {
   // A job whose worker died is picked up again within about 15 s; stalling a few times must not fail it.
@@ -33,8 +40,9 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
 
   /**
    * Thin on purpose: every failure reaches BullMQ. A failed delivery to Segment counts as an
-   * attempt; our own PostgreSQL being unreachable does not (SEGMENT_MAX_ATTEMPTS counts
-   * deliveries), so the job goes back to the delayed set without spending one.
+   * attempt; our own PostgreSQL being unreachable, or the event not being committed yet, does
+   * not (SEGMENT_MAX_ATTEMPTS counts deliveries), so the job goes back to the delayed set
+   * without spending one.
    */
   async process(job: Job, token?: string): Promise<ForwardOutcome> {
     let data: ForwardEventJobData;
@@ -52,12 +60,16 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
         deliveredMessageId,
       });
     } catch (error) {
-      if (error instanceof DeliveredButNotRecordedError) {
+      if (error instanceof EventNotFoundError) {
+        if (Date.now() - job.timestamp > ROLLED_BACK_AFTER_MS) {
+          throw new UnrecoverableError(`${error.message}: its callback was not committed (the api answered it with an error)`);
+        }
+      } else if (error instanceof DeliveredButNotRecordedError) {
         await job.updateData({ ...data, deliveredMessageId: error.segmentMessageId });
       } else if (!isDatabaseUnavailable(error)) {
         throw error;
       }
-      this.logger.warn(`event ${eventId}: PostgreSQL unavailable, retrying without spending an attempt: ${(error as Error).message}`);
+      this.logger.warn(`event ${eventId}: retrying without spending an attempt: ${(error as Error).message}`);
       await job.moveToDelayed(Date.now() + DATABASE_RETRY_MS + Math.random() * DATABASE_RETRY_MS, token);
       throw new DelayedError();
     }

@@ -13,6 +13,16 @@ export interface Attempt {
 }
 
 /**
+ * The api adds an event's job just before it commits the event, so a worker can be a moment
+ * early; a job whose event never became visible belongs to a callback that was rolled back.
+ */
+export class EventNotFoundError extends Error {
+  constructor(readonly eventId: bigint) {
+    super(`event ${eventId} is not in the database`);
+  }
+}
+
+/**
  * Segment accepted the event, but PostgreSQL did not take the news. The job must remember the
  * delivery (in Redis), or its retry would send the event a second time.
  */
@@ -42,7 +52,7 @@ export class SegmentForwardingService {
    */
   async forward(eventId: bigint, attempt: Attempt): Promise<ForwardOutcome> {
     const stored = await this.events.findForForwarding(eventId);
-    if (!stored) throw new UnrecoverableError(`event ${eventId} is not in the database`);
+    if (!stored) throw new EventNotFoundError(eventId);
     if (DONE_STATUSES.has(stored.status)) return 'already-done';
     if (attempt.deliveredMessageId) {
       await this.events.markForwarded(stored.id, attempt.deliveredMessageId);
