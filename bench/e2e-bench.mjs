@@ -20,7 +20,9 @@ function startSink() {
     const chunks = [];
     request.on('data', (chunk) => chunks.push(chunk));
     request.on('end', () => {
-      for (const event of JSON.parse(Buffer.concat(chunks).toString()).batch) received.add(event.messageId);
+      const { batch } = JSON.parse(Buffer.concat(chunks).toString());
+      for (const event of batch) received.add(event.messageId);
+      if (process.env.BENCH_DEBUG) console.log(`${Date.now() % 100000} batch of ${batch.length}`);
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
     });
   });
@@ -58,7 +60,7 @@ async function main() {
   console.log(`posted ${EVENTS} events in ${postSeconds.toFixed(1)} s; ${queued} queued`);
 
   const workerStart = Date.now();
-  const worker = await startProcess('worker', ['dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
+  const worker = await startProcess('worker', [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), 'dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
     httpReady(`http://127.0.0.1:${WORKER_PORT}/health/live`));
   const stopSampling = sampleRss(worker.child.pid);
   const deadline = Date.now() + 600000;
@@ -70,6 +72,7 @@ async function main() {
   await new Promise((resolve) => setTimeout(resolve, 500));
   const peakRss = stopSampling();
   const { rows: [{ forwarded }] } = await db.query("select count(*)::int as forwarded from mailjet_events where status = 'forwarded'");
+  if (process.env.BENCH_DEBUG) console.log(worker.output.join(''));
   await worker.stop();
   await api.stop();
   await db.end();

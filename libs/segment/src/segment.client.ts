@@ -87,9 +87,19 @@ export interface SegmentClientOptions {
   maxBatchSize: number;
 }
 
+interface PendingDelivery {
+  resolve: () => void;
+  reject: (error: SegmentDeliveryError) => void;
+}
+
+// Longer than a request may take (REQUEST_TIMEOUT_MS) plus the batching interval.
+const DELIVERY_RESULT_TIMEOUT_MS = REQUEST_TIMEOUT_MS + 5_000;
+
 /** Sends track calls and resolves once Segment accepted each one; rejects with a SegmentDeliveryError. */
 export class SegmentClient {
   private readonly analytics: Analytics;
+  /** Per Segment messageId, the jobs waiting for its delivery result. */
+  private readonly pending = new Map<string, PendingDelivery[]>();
 
   constructor(options: SegmentClientOptions) {
     this.analytics = new Analytics({
@@ -102,17 +112,48 @@ export class SegmentClient {
       httpRequestTimeout: REQUEST_TIMEOUT_MS,
       httpClient: new NoRetryHttpClient(),
     });
+    // The SDK's per-call callback is held back until 300 ms after the call (a browser-minded
+    // minimum), which caps a worker at a few hundred events a second; its delivery events are not.
+    this.analytics.on('track', (context) => this.settle(context.event.messageId));
+    this.analytics.on('error', (error) => {
+      if (error.code === 'delivery_failure' && error.ctx) this.settle(error.ctx.event.messageId, deliveryErrorOf(error.reason));
+    });
   }
 
-  track(call: SegmentTrackCall): Promise<void> {
+  private settle(messageId: string | undefined, error?: SegmentDeliveryError): void {
+    if (!messageId) return;
+    const waiting = this.pending.get(messageId);
+    if (!waiting) return;
+    this.pending.delete(messageId);
+    for (const delivery of waiting) error ? delivery.reject(error) : delivery.resolve();
+  }
+
+  async track(call: SegmentTrackCall): Promise<void> {
     const size = Buffer.byteLength(JSON.stringify(call));
     if (size > MAX_EVENT_BYTES) {
-      return Promise.reject(
-        new SegmentDeliveryError(`event is ${size} bytes, over Segment's ${MAX_EVENT_BYTES}-byte limit`, false),
-      );
+      throw new SegmentDeliveryError(`event is ${size} bytes, over Segment's ${MAX_EVENT_BYTES}-byte limit`, false);
     }
+    // An event dispatched before the SDK's plugin is registered waits in its internal queue, and
+    // while that queue is not empty every later event goes through it one at a time, each
+    // waiting for its batch: about a hundred events a second instead of thousands.
+    await this.analytics.ready;
     return new Promise((resolve, reject) => {
-      this.analytics.track(call, (error) => (error ? reject(deliveryErrorOf(error)) : resolve()));
+      const timer = setTimeout(() => {
+        this.pending.set(call.messageId, (this.pending.get(call.messageId) ?? []).filter((d) => d !== delivery));
+        reject(new SegmentDeliveryError(`no delivery result from the Segment client within ${DELIVERY_RESULT_TIMEOUT_MS} ms`, true));
+      }, DELIVERY_RESULT_TIMEOUT_MS);
+      const delivery: PendingDelivery = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.pending.set(call.messageId, [...(this.pending.get(call.messageId) ?? []), delivery]);
+      this.analytics.track(call);
     });
   }
 
