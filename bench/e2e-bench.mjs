@@ -60,12 +60,14 @@ async function main() {
   console.log(`posted ${EVENTS} events in ${postSeconds.toFixed(1)} s; ${queued} queued`);
 
   const workerStart = Date.now();
-  const worker = await startProcess('worker', [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), 'dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
+  const worker = await startProcess('worker', [...(process.env.BENCH_V8_PROF ? ['--prof'] : []), 'dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
     httpReady(`http://127.0.0.1:${WORKER_PORT}/health/live`));
   const stopSampling = sampleRss(worker.child.pid);
-  const deadline = Date.now() + 600000;
+  const deadline = Date.now() + Number(process.env.BENCH_DEADLINE_MS ?? 600000);
   while (sink.received.size < EVENTS) {
-    if (Date.now() > deadline) throw new Error(`only ${sink.received.size} of ${EVENTS} events forwarded in time`);
+    if (Date.now() > deadline) {
+      throw new Error(`only ${sink.received.size} of ${EVENTS} events forwarded in time; the worker said: ${worker.output.join('').slice(-2000)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const drainSeconds = (Date.now() - workerStart) / 1000;

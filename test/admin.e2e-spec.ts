@@ -26,6 +26,8 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
   const settled = () => waitFor('every event to settle', async () => (await pending()) === 0);
 
   beforeAll(async () => {
+    // Rows another suite left queued have no worker here; they must not hold up `settled`.
+    await db.reset();
     await sink.start();
     const config = testConfig({ SEGMENT_HOST: sink.url, SEGMENT_BACKOFF_MS: '20', SEGMENT_MAX_ATTEMPTS: '2' });
     api = await ApiHarness.start(config);

@@ -35,6 +35,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   let worker: WorkerHarness;
 
   beforeAll(async () => {
+    await db.reset();
     await sink.start();
     const config = testConfig({ SEGMENT_HOST: sink.url, SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
     api = await ApiHarness.start(config);

@@ -6,9 +6,12 @@ import { PrismaService } from './prisma.service';
 export class IdentityRepository {
   constructor(private readonly prisma: PrismaService) {}
 
+  /** On the worker's hot path: straight through the pool. */
   async findUserId(email: string): Promise<string | null> {
-    const identity = await this.prisma.identity.findUnique({ where: { email: email.toLowerCase() } });
-    return identity?.userId ?? null;
+    const { rows } = await this.prisma.pool.query<{ user_id: string }>('select user_id from identities where email = $1', [
+      email.toLowerCase(),
+    ]);
+    return rows[0]?.user_id ?? null;
   }
 
   async upsert(email: string, userId: string): Promise<void> {

@@ -64,6 +64,21 @@ const INSERT_QUEUED = `
   order by ord
   returning id, status::text`;
 
+const FIND_FOR_FORWARDING = `
+  select id::text, payload::text as payload, event_type as "eventType", status::text as status, email,
+         message_id as "messageId", extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts
+  from mailjet_events where id = $1`;
+
+const CLAIM_DEDUPE_KEY = `
+  insert into dedupe_keys (dedupe_key, event_id) values ($1, $2)
+  on conflict (dedupe_key) do nothing returning event_id::text as "eventId"`;
+
+const MARK_FORWARDED = `
+  update mailjet_events
+  set status = 'forwarded', attempts = attempts + 1, forwarded_at = now(), last_error = null,
+      segment_message_id = $2, updated_at = now()
+  where id = $1`;
+
 const MARK_RECEIVED = `
   update mailjet_events set status = 'received', queued_at = null where id = any($1::bigint[])`;
 
@@ -157,12 +172,12 @@ export class MailjetEventRepository {
     return rows.map((row) => row.id);
   }
 
+  /** On the worker's hot path, like the writes below: straight through the pool. */
   async findForForwarding(id: bigint): Promise<StoredMailjetEvent | null> {
-    const [row] = await this.prisma.$queryRaw<StoredMailjetEvent[]>`
-      select id, payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
-             extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts
-      from mailjet_events where id = ${id}`;
-    return row ?? null;
+    const { rows } = await this.prisma.pool.query<Omit<StoredMailjetEvent, 'id'> & { id: string }>(FIND_FOR_FORWARDING, [
+      id.toString(),
+    ]);
+    return rows[0] ? { ...rows[0], id: BigInt(rows[0].id) } : null;
   }
 
   /**
@@ -170,28 +185,25 @@ export class MailjetEventRepository {
    * claimed it first. The primary key of dedupe_keys decides between concurrent claims.
    */
   async claimDedupeKey(dedupeKey: string, eventId: bigint): Promise<bigint> {
-    const inserted = await this.prisma.$queryRaw<Array<{ eventId: bigint }>>`
-      insert into dedupe_keys (dedupe_key, event_id) values (${dedupeKey}, ${eventId})
-      on conflict (dedupe_key) do nothing returning event_id as "eventId"`;
-    if (inserted.length > 0) return inserted[0].eventId;
+    const inserted = await this.prisma.pool.query<{ eventId: string }>(CLAIM_DEDUPE_KEY, [dedupeKey, eventId.toString()]);
+    if (inserted.rows.length > 0) return BigInt(inserted.rows[0].eventId);
     // A separate statement: its snapshot sees the claim that made ours conflict.
-    const [owner] = await this.prisma.$queryRaw<Array<{ eventId: bigint }>>`
-      select event_id as "eventId" from dedupe_keys where dedupe_key = ${dedupeKey}`;
-    return owner.eventId;
+    const owner = await this.prisma.pool.query<{ eventId: string }>(
+      'select event_id as "eventId" from dedupe_keys where dedupe_key = $1',
+      [dedupeKey],
+    );
+    return BigInt(owner.rows[0].eventId);
   }
 
   async markForwarded(id: bigint, segmentMessageId: string): Promise<void> {
-    await this.prisma.$executeRaw`
-      update mailjet_events
-      set status = 'forwarded', attempts = attempts + 1, forwarded_at = now(), last_error = null,
-          segment_message_id = ${segmentMessageId}, updated_at = now()
-      where id = ${id}`;
+    await this.prisma.pool.query(MARK_FORWARDED, [id.toString(), segmentMessageId]);
   }
 
   async markDuplicate(id: bigint, ownerId: bigint): Promise<void> {
-    await this.prisma.$executeRaw`
-      update mailjet_events set status = 'duplicate', duplicate_of = ${ownerId}, updated_at = now()
-      where id = ${id}`;
+    await this.prisma.pool.query(
+      "update mailjet_events set status = 'duplicate', duplicate_of = $2, updated_at = now() where id = $1",
+      [id.toString(), ownerId.toString()],
+    );
   }
 
   /** Counts a failed attempt with its reason; `final` when no attempt will follow. */

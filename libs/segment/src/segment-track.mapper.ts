@@ -77,7 +77,8 @@ function asPropertyValue(field: keyof MailjetEventPayload, value: unknown): stri
 /** The event payload set at send time: a JSON text most of the time. */
 function parsedPayload(value: unknown): object | undefined {
   if (typeof value === 'object' && value !== null) return value;
-  if (typeof value !== 'string') return undefined;
+  // Most payloads are empty; JSON.parse would throw on them, and exceptions are slow.
+  if (typeof value !== 'string' || !/^\s*[[{]/.test(value)) return undefined;
   try {
     const parsed: unknown = JSON.parse(value);
     return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
