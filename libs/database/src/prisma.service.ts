@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import { AppConfig } from '@app/config';
@@ -8,6 +8,7 @@ import { PrismaClient } from './generated/prisma/client';
 export class PrismaService extends PrismaClient implements OnModuleInit, OnApplicationShutdown {
   /** The pool under Prisma, shared with the ingest hot path, which skips Prisma's query layer. */
   readonly pool: Pool;
+  private readonly logger = new Logger(PrismaService.name);
 
   constructor(config: AppConfig) {
     const pool = new Pool({
@@ -19,6 +20,8 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
     });
     super({ adapter: new PrismaPg(pool) });
     this.pool = pool;
+    // An idle connection that PostgreSQL drops is reported here; unheard, it would crash the process.
+    pool.on('error', (error) => this.logger.warn(`idle PostgreSQL connection lost: ${error.message}`));
   }
 
   async onModuleInit(): Promise<void> {
