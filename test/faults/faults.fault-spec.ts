@@ -81,6 +81,11 @@ describe('no event lost, none forwarded twice, under faults', () => {
     sink.reset();
   });
   afterEach(async () => {
+    // What the processes said, for a failed fault.
+    const state = expect.getState();
+    if (state.assertionCalls > 0 && state.numPassingAsserts < state.assertionCalls) {
+      for (const product of running) console.log(`${product.kind} ${product.port} running=${product.running}\n${product.log.slice(-30).join('\n')}`);
+    }
     await Promise.all(running.map((p) => p.stop('SIGKILL')));
     running = [];
     if (!redis.listening) await redis.restore();
@@ -131,6 +136,8 @@ describe('no event lost, none forwarded twice, under faults', () => {
     let cut: Promise<void> | undefined;
     await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
       if (done === 20) cut = postgres.cut().then(() => holdFault(10000)).then(() => postgres.restore());
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; api running=${apis[0].running}: ${apis[0].log.slice(-15).join(' | ')}`);
     });
     await cut;
     expect(client.stats.statuses['503']).toBeGreaterThan(0);

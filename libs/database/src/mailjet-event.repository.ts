@@ -115,6 +115,11 @@ export class MailjetEventRepository {
   ): Promise<{ queueable: bigint[][]; queued: boolean }> {
     const records = groups.flat();
     const client = await this.prisma.pool.connect();
+    // A checked-out client reports a lost connection as an 'error' event, which would crash the
+    // process unheard; the failing query rejects anyway, and the broken client is discarded below.
+    let connectionLost: Error | undefined;
+    const onError = (error: Error) => (connectionLost = error);
+    client.on('error', onError);
     try {
       await client.query('begin');
       const { rows } = await client.query<{ id: string; status: string }>(INSERT_QUEUED, [
@@ -150,9 +155,11 @@ export class MailjetEventRepository {
       return { queueable, queued };
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
+      connectionLost ??= error as Error;
       throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(connectionLost);
     }
   }
 
