@@ -46,7 +46,7 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
   });
   registerBodyParsers(adapter, config.http.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
-    logger: config.logLevels,
+    logger: config.createLogger(),
     // Nest's own parsers (JSON, urlencoded) would take over content types registerBodyParsers refuses.
     bodyParser: false,
   });

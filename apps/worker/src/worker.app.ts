@@ -6,7 +6,7 @@ import { WorkerModule } from './worker.module';
 /** The worker: consumes the queue; its only HTTP routes are health, on WORKER_HEALTH_PORT. */
 export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(WorkerModule.register(config), new FastifyAdapter(), {
-    logger: config.logLevels,
+    logger: config.createLogger(),
   });
   app.enableShutdownHooks();
   return app;

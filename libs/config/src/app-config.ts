@@ -1,4 +1,4 @@
-import type { LogLevel } from '@nestjs/common';
+import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { Environment, LOG_LEVELS, RequiredVariable } from './environment';
 
 export interface SegmentSettings {
@@ -71,6 +71,11 @@ export class AppConfig {
 
   get userIdPayloadKey(): string {
     return this.environment.USER_ID_PAYLOAD_KEY;
+  }
+
+  /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */
+  createLogger(): ConsoleLogger {
+    return new ConsoleLogger({ json: true, colors: false, logLevels: this.logLevels });
   }
 
   /** LOG_LEVEL and every level more severe than it, as Nest's logger takes them. */
