@@ -112,7 +112,7 @@ export class MailjetEventRepository {
   async insertAndQueue(
     groups: ReadonlyArray<readonly MailjetEventRecord[]>,
     enqueue: (ids: bigint[]) => Promise<void>,
-  ): Promise<{ queueable: bigint[][]; queued: boolean }> {
+  ): Promise<{ queueable: bigint[][]; queueError?: Error }> {
     const records = groups.flat();
     const client = await this.prisma.pool.connect();
     // A checked-out client reports a lost connection as an 'error' event, which would crash the
@@ -141,18 +141,18 @@ export class MailjetEventRepository {
         offset += group.length;
         return own.filter((row) => row.usable).map((row) => row.id);
       });
-      let queued = true;
+      let queueError: Error | undefined;
       const ids = queueable.flat();
       if (ids.length > 0) {
         try {
           await enqueue(ids);
-        } catch {
-          queued = false;
+        } catch (error) {
+          queueError = error as Error;
           await client.query(MARK_RECEIVED, [ids.map(String)]);
         }
       }
       await client.query('commit');
-      return { queueable, queued };
+      return { queueable, queueError };
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
       connectionLost ??= error as Error;

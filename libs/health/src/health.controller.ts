@@ -3,23 +3,18 @@ import type { FastifyReply } from 'fastify';
 import { Redis } from 'ioredis';
 import { PrismaService } from '@app/database';
 import { REDIS_CONNECTION } from '@app/queue';
+import { withTimeout } from './with-timeout';
 
 const CHECK_TIMEOUT_MS = 2000;
 
 type CheckResult = { status: 'up' } | { status: 'down'; error: string };
 
-async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
+async function check(what: string, probe: () => Promise<unknown>): Promise<CheckResult> {
   try {
-    await Promise.race([probe(), timeout]);
+    await withTimeout(probe(), CHECK_TIMEOUT_MS, what);
     return { status: 'up' };
   } catch (error) {
     return { status: 'down', error: (error as Error).message.split('\n')[0] };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -40,8 +35,8 @@ export class HealthController {
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const [postgres, redis] = await Promise.all([
-      check(() => this.prisma.$queryRaw`select 1`),
-      check(() => this.redis.ping()),
+      check('PostgreSQL', () => this.prisma.$queryRaw`select 1`),
+      check('Redis', () => this.redis.ping()),
     ]);
     const ok = postgres.status === 'up' && redis.status === 'up';
     reply.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);

@@ -1,9 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '@app/config';
-
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+import { parseAuthorization, Secret } from '../common/authorization';
 
 /**
  * The admin credential: `Authorization: Bearer $ADMIN_TOKEN`, or HTTP Basic with the token as
@@ -11,23 +9,15 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  * constant time.
  */
 export class AdminTokenVerifier {
-  private readonly expected: Buffer;
+  private readonly token: Secret;
 
   constructor(token: string) {
-    this.expected = digest(token);
+    this.token = new Secret(token);
   }
 
   accepts(authorization: string | undefined): boolean {
-    const header = authorization ?? '';
-    let given: string | undefined;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (bearer) given = bearer[1];
-    const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    if (basic) {
-      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
-      given = decoded.slice(decoded.indexOf(':') + 1);
-    }
-    return timingSafeEqual(digest(given ?? ''), this.expected) && given !== undefined;
+    const given = parseAuthorization(authorization);
+    return this.token.matches(given?.scheme === 'bearer' ? given.token : given?.password);
   }
 }
 

@@ -2,6 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { EventStatsRepository, EventStatus } from '@app/database';
+import { withTimeout } from '@app/health';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 
 const QUEUE_TIMEOUT_MS = 2000;
@@ -41,14 +42,12 @@ export class StatusService {
   }
 
   private async queueCounts(): Promise<AdminStatus['queue']> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const counts = await Promise.race([
+      const counts = await withTimeout(
         this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`Redis did not answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS);
-        }),
-      ]);
+        QUEUE_TIMEOUT_MS,
+        'Redis',
+      );
       return {
         waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
         active: counts.active ?? 0,
@@ -57,8 +56,6 @@ export class StatusService {
       };
     } catch (error) {
       return { error: `queue counts unavailable: ${(error as Error).message.split('\n')[0]}` };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -62,9 +62,9 @@ export class GroupCommitWriter {
 
   private async write(group: PendingWrite[]): Promise<void> {
     let queueable: bigint[][];
-    let queued: boolean;
+    let queueError: Error | undefined;
     try {
-      ({ queueable, queued } = await this.events.insertAndQueue(
+      ({ queueable, queueError } = await this.events.insertAndQueue(
         group.map((write) => write.records),
         (ids) => this.enqueuer.addJobs(ids),
       ));
@@ -77,8 +77,10 @@ export class GroupCommitWriter {
       return;
     }
     group.forEach((write, index) => write.resolve(queueable[index]));
-    if (!queued) {
-      this.logger.warn(`Redis unavailable: ${queueable.flat().length} event(s) stored as received; the recovery loop will queue them`);
+    if (queueError) {
+      this.logger.warn(
+        `${queueable.flat().length} event(s) stored as received, the recovery loop will queue them: ${queueError.message}`,
+      );
     }
   }
 }

@@ -1,9 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '@app/config';
-
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+import { parseAuthorization, Secret } from '../common/authorization';
 
 /**
  * HTTP Basic, as Mailjet sends it from `https://user:pass@host/webhooks/mailjet`. Both sides are
@@ -11,19 +9,17 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  */
 @Injectable()
 export class MailjetBasicAuthGuard implements CanActivate {
-  private readonly expected: Buffer;
+  private readonly credentials: Secret;
 
   constructor(config: AppConfig) {
     const { user, password } = config.webhookCredentials;
-    this.expected = digest(`${user}:${password}`);
+    this.credentials = new Secret(`${user}:${password}`);
   }
 
   canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
-    const header = http.getRequest<FastifyRequest>().headers.authorization ?? '';
-    const match = /^Basic\s+([A-Za-z0-9+/=]*)\s*$/i.exec(header);
-    const given = match ? Buffer.from(match[1], 'base64').toString('utf8') : '';
-    if (match && timingSafeEqual(digest(given), this.expected)) return true;
+    const given = parseAuthorization(http.getRequest<FastifyRequest>().headers.authorization);
+    if (given?.scheme === 'basic' && this.credentials.matches(`${given.user}:${given.password}`)) return true;
     http.getResponse<FastifyReply>().header('WWW-Authenticate', 'Basic realm="mailjet-webhook", charset="UTF-8"');
     throw new UnauthorizedException('missing or wrong Basic credentials for the Mailjet callback');
   }

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { MailjetEventRepository } from '@app/database';
 import { EventEnqueuer } from './event-enqueuer.service';
 
-export const RECOVERY_INTERVAL_MS = 5000;
+const RECOVERY_INTERVAL_MS = 5000;
 // A row younger than this may still be on its way to Redis from the request that stored it.
 const GRACE_MS = 5000;
 const BATCH_SIZE = 1000;
