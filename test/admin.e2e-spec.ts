@@ -1,19 +1,21 @@
 import { MAILJET_EVENT_TYPES } from '@app/mailjet';
 import { MAILJET_SAMPLES, sampleWithMessageId } from './fixtures/mailjet-samples';
-import { ApiHarness } from './support/api-harness';
+import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
-import { SegmentSink } from './support/segment-sink';
-import { ADMIN_TOKEN, SEGMENT_WRITE_KEY, testConfig } from './support/test-env';
+import { PipelineHarness } from './support/pipeline-harness';
+import type { SegmentSink } from './support/segment-sink';
+import { ADMIN_TOKEN } from './support/test-env';
 import { waitFor } from './support/wait-for';
-import { WorkerHarness } from './support/worker-harness';
+import type { WorkerHarness } from './support/worker-harness';
 
 const bearer = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)', () => {
   const db = new TestDatabase();
-  const sink = new SegmentSink(SEGMENT_WRITE_KEY);
+  let pipeline: PipelineHarness;
   let api: ApiHarness;
   let worker: WorkerHarness;
+  let sink: SegmentSink;
 
   const admin = (
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -26,12 +28,8 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
   const settled = () => waitFor('every event to settle', async () => (await pending()) === 0);
 
   beforeAll(async () => {
-    // Rows another suite left queued have no worker here; they must not hold up `settled`.
-    await db.reset();
-    await sink.start();
-    const config = testConfig({ SEGMENT_HOST: sink.url, SEGMENT_BACKOFF_MS: '20', SEGMENT_MAX_ATTEMPTS: '2' });
-    api = await ApiHarness.start(config);
-    worker = await WorkerHarness.start(config);
+    pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '20', SEGMENT_MAX_ATTEMPTS: '2' });
+    ({ api, worker, sink } = pipeline);
   });
   beforeEach(async () => {
     await settled();
@@ -40,9 +38,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
     sink.reset();
   });
   afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await sink.stop();
+    await pipeline.close();
     await db.close();
   });
 

@@ -2,12 +2,12 @@ import { MAILJET_EVENT_TYPES } from '@app/mailjet';
 import { forwardEventJobId } from '@app/queue';
 import { segmentMessageIdOf } from '@app/segment';
 import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS, sampleWithMessageId } from './fixtures/mailjet-samples';
-import { ApiHarness } from './support/api-harness';
+import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
-import { SegmentSink } from './support/segment-sink';
-import { SEGMENT_WRITE_KEY, testConfig } from './support/test-env';
+import { PipelineHarness } from './support/pipeline-harness';
+import type { SegmentSink } from './support/segment-sink';
 import { waitFor } from './support/wait-for';
-import { WorkerHarness } from './support/worker-harness';
+import type { WorkerHarness } from './support/worker-harness';
 
 const SEGMENT_EVENTS = {
   sent: 'Email Delivered',
@@ -30,25 +30,21 @@ interface EventRow {
 
 describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Segment sink)', () => {
   const db = new TestDatabase();
-  const sink = new SegmentSink(SEGMENT_WRITE_KEY);
+  let pipeline: PipelineHarness;
   let api: ApiHarness;
   let worker: WorkerHarness;
+  let sink: SegmentSink;
 
   beforeAll(async () => {
-    await db.reset();
-    await sink.start();
-    const config = testConfig({ SEGMENT_HOST: sink.url, SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
-    api = await ApiHarness.start(config);
-    worker = await WorkerHarness.start(config);
+    pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
+    ({ api, worker, sink } = pipeline);
   });
   beforeEach(async () => {
     await db.reset();
     sink.reset();
   });
   afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await sink.stop();
+    await pipeline.close();
     await db.close();
   });
 
