@@ -115,33 +115,34 @@ describe('no event lost, none forwarded twice, under faults', () => {
     await check('Segment down 20 s, then 500, then 429', events.map((e) => e.messageId), startedAt);
   });
 
-  it('2. Redis unreachable for 15 s in the middle of a 2,000-event ingest', async () => {
-    const startedAt = Date.now();
+  /** One api and one worker take `count` events while `proxy` is cut for `outageMs`, starting after `afterBodies` bodies. */
+  async function ingestThroughOutage(proxy: TcpProxy, count: number, afterBodies: number, outageMs: number) {
     const { apis } = await startProducts(1, 1);
     const client = new MailjetLikeClient(() => apis.map((a) => a.url));
-    const events = newEvents(2000);
-    let cut: Promise<void> | undefined;
-    await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
-      if (done === 60) cut = redis.cut().then(() => holdFault(15000)).then(() => redis.restore());
-    });
-    await cut;
-    await check('Redis unreachable 15 s during ingest', events.map((e) => e.messageId), startedAt);
+    const events = newEvents(count);
+    let outage: Promise<void> | undefined;
+    await client
+      .deliverAll(bodiesOf(events, 10), 4, (done) => {
+        if (done === afterBodies) outage = proxy.cut().then(() => holdFault(outageMs)).then(() => proxy.restore());
+      })
+      .catch((error: Error) => {
+        throw new Error(`${error.message}; api running=${apis[0].running}: ${apis[0].log.slice(-15).join(' | ')}`);
+      });
+    await outage;
+    return { client, posted: events.map((e) => e.messageId) };
+  }
+
+  it('2. Redis unreachable for 15 s in the middle of a 2,000-event ingest', async () => {
+    const startedAt = Date.now();
+    const { posted } = await ingestThroughOutage(redis, 2000, 60, 15000);
+    await check('Redis unreachable 15 s during ingest', posted, startedAt);
   });
 
   it('3. PostgreSQL unreachable for 10 s during ingest: 503, retried, no partial rows', async () => {
     const startedAt = Date.now();
-    const { apis } = await startProducts(1, 1);
-    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
-    const events = newEvents(1000);
-    let cut: Promise<void> | undefined;
-    await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
-      if (done === 20) cut = postgres.cut().then(() => holdFault(10000)).then(() => postgres.restore());
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}; api running=${apis[0].running}: ${apis[0].log.slice(-15).join(' | ')}`);
-    });
-    await cut;
+    const { client, posted } = await ingestThroughOutage(postgres, 1000, 20, 10000);
     expect(client.stats.statuses['503']).toBeGreaterThan(0);
-    await check('PostgreSQL unreachable 10 s during ingest', events.map((e) => e.messageId), startedAt);
+    await check('PostgreSQL unreachable 10 s during ingest', posted, startedAt);
   });
 
   it('4. worker killed with SIGKILL while jobs are active, then restarted', async () => {
