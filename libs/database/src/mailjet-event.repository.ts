@@ -3,6 +3,7 @@ import { MailjetEventRecord } from '@app/mailjet';
 import { Prisma } from './generated/prisma/client';
 import { EventStatus } from './generated/prisma/enums';
 import { PrismaService } from './prisma.service';
+import { StatementBatcher } from './statement-batcher';
 
 /** What the worker reads of a stored event. */
 export interface StoredMailjetEvent {
@@ -17,6 +18,17 @@ export interface StoredMailjetEvent {
   dedupeKey: string | null;
   attempts: number;
 }
+
+/** A stored event as the worker takes it: with its dedupe key claimed and its recipient's stored userId. */
+export interface EventForForwarding extends StoredMailjetEvent {
+  /** The event that owns the dedupe key: this one, or a duplicate that came first; null if done or without a key. */
+  dedupeOwner: bigint | null;
+  /** The userId mapped to the recipient's email through the admin API, if any. */
+  storedUserId: string | null;
+}
+
+/** Statuses after which an event is never forwarded again (but by an explicit requeue). */
+export const FORWARDING_DONE: ReadonlySet<string> = new Set(['forwarded', 'duplicate', 'invalid']);
 
 export interface EventFilter {
   status?: EventStatus;
@@ -64,20 +76,43 @@ const INSERT_QUEUED = `
   order by ord
   returning id, status::text`;
 
-const FIND_FOR_FORWARDING = `
-  select id::text, payload::text as payload, event_type as "eventType", status::text as status, email,
-         message_id as "messageId", extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts
-  from mailjet_events where id = $1`;
+// The worker's statements take many events at once: concurrent jobs share one round trip (StatementBatcher).
+// One statement loads the events, claims the dedupe keys of those still to forward (sorted, so that
+// two workers claiming overlapping keys take them in the same order) and brings the recipients'
+// stored userIds along.
+const CLAIM_FOR_FORWARDING = `
+  with e as (
+    select id, payload::text as payload, event_type, status, email, message_id, event_time, dedupe_key, attempts
+    from mailjet_events where id = any($1::bigint[])
+  ), claimed as (
+    insert into dedupe_keys (dedupe_key, event_id)
+    select dedupe_key, id from e
+    where status not in ('forwarded', 'duplicate', 'invalid') and dedupe_key is not null
+    order by dedupe_key
+    on conflict (dedupe_key) do nothing
+    returning event_id
+  )
+  select e.id::text, e.payload, e.event_type as "eventType", e.status::text as status, e.email,
+         e.message_id as "messageId", extract(epoch from e.event_time)::float8 as "eventTime",
+         e.dedupe_key as "dedupeKey", e.attempts, c.event_id is not null as claimed, i.user_id as "storedUserId"
+  from e
+  left join claimed c on c.event_id = e.id
+  left join identities i on i.email = lower(e.email)`;
 
-const CLAIM_DEDUPE_KEY = `
-  insert into dedupe_keys (dedupe_key, event_id) values ($1, $2)
-  on conflict (dedupe_key) do nothing returning event_id::text as "eventId"`;
+const DEDUPE_KEY_OWNERS = `select dedupe_key, event_id::text from dedupe_keys where dedupe_key = any($1::text[])`;
 
 const MARK_FORWARDED = `
-  update mailjet_events
-  set status = 'forwarded', attempts = attempts + 1, forwarded_at = now(), last_error = null,
-      segment_message_id = $2, updated_at = now()
-  where id = $1`;
+  update mailjet_events e
+  set status = 'forwarded', attempts = e.attempts + 1, forwarded_at = now(), last_error = null,
+      segment_message_id = f.segment_message_id, updated_at = now()
+  from unnest($1::bigint[], $2::text[]) as f(id, segment_message_id)
+  where e.id = f.id`;
+
+const MARK_DUPLICATE = `
+  update mailjet_events e
+  set status = 'duplicate', duplicate_of = d.owner_id, updated_at = now()
+  from unnest($1::bigint[], $2::bigint[]) as d(id, owner_id)
+  where e.id = d.id`;
 
 const MARK_RECEIVED = `
   update mailjet_events set status = 'received', queued_at = null where id = any($1::bigint[])`;
@@ -85,6 +120,8 @@ const MARK_RECEIVED = `
 const MARK_QUEUED = `
   update mailjet_events set status = 'queued', queued_at = now(), updated_at = now()
   where id = any($1::bigint[]) and status = 'received'`;
+
+const compareIds = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function whereOf(filter: EventFilter): Prisma.MailjetEventWhereInput {
   return {
@@ -134,7 +171,7 @@ export class MailjetEventRepository {
       ]);
       // Ids come from the sequence in insertion order, which follows the ordinality.
       const inserted = rows.map((row) => ({ id: BigInt(row.id), usable: row.status === 'queued' }));
-      inserted.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      inserted.sort((a, b) => compareIds(a.id, b.id));
       let offset = 0;
       const queueable = groups.map((group) => {
         const own = inserted.slice(offset, offset + group.length);
@@ -179,38 +216,55 @@ export class MailjetEventRepository {
     return rows.map((row) => row.id);
   }
 
-  /** On the worker's hot path, like the writes below: straight through the pool. */
-  async findForForwarding(id: bigint): Promise<StoredMailjetEvent | null> {
-    const { rows } = await this.prisma.pool.query<Omit<StoredMailjetEvent, 'id'> & { id: string }>(FIND_FOR_FORWARDING, [
-      id.toString(),
-    ]);
-    return rows[0] ? { ...rows[0], id: BigInt(rows[0].id) } : null;
-  }
-
   /**
-   * Claims a dedupe key for an event and returns the event that owns it: this one, or the one that
-   * claimed it first. The primary key of dedupe_keys decides between concurrent claims.
+   * Loads an event for forwarding and, unless it is done, claims its dedupe key: `dedupeOwner`
+   * is the event that owns the key, this one or the one that claimed it first (the primary key
+   * of dedupe_keys decides between concurrent claims). On the worker's hot path, like the writes
+   * below: concurrent calls share one statement, straight through the pool.
    */
-  async claimDedupeKey(dedupeKey: string, eventId: bigint): Promise<bigint> {
-    const inserted = await this.prisma.pool.query<{ eventId: string }>(CLAIM_DEDUPE_KEY, [dedupeKey, eventId.toString()]);
-    if (inserted.rows.length > 0) return BigInt(inserted.rows[0].eventId);
-    // A separate statement: its snapshot sees the claim that made ours conflict.
-    const owner = await this.prisma.pool.query<{ eventId: string }>(
-      'select event_id as "eventId" from dedupe_keys where dedupe_key = $1',
-      [dedupeKey],
-    );
-    return BigInt(owner.rows[0].eventId);
+  claimForForwarding(id: bigint): Promise<EventForForwarding | null> {
+    return this.forwardingClaims.run(id);
   }
 
   async markForwarded(id: bigint, segmentMessageId: string): Promise<void> {
-    await this.prisma.pool.query(MARK_FORWARDED, [id.toString(), segmentMessageId]);
+    await this.forwardedMarks.run({ id, value: segmentMessageId });
   }
 
   async markDuplicate(id: bigint, ownerId: bigint): Promise<void> {
-    await this.prisma.pool.query(
-      "update mailjet_events set status = 'duplicate', duplicate_of = $2, updated_at = now() where id = $1",
-      [id.toString(), ownerId.toString()],
+    await this.duplicateMarks.run({ id, value: ownerId.toString() });
+  }
+
+  private readonly forwardingClaims = new StatementBatcher<bigint, EventForForwarding | null>(async (ids) => {
+    type Row = Omit<StoredMailjetEvent, 'id'> & { id: string; claimed: boolean; storedUserId: string | null };
+    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String)]);
+    const contested = rows.filter((row) => !row.claimed && row.dedupeKey !== null && !FORWARDING_DONE.has(row.status));
+    const owners = new Map<string, string>();
+    if (contested.length > 0) {
+      // A separate statement: its snapshot sees the claims that made ours conflict.
+      const earlier = await this.prisma.pool.query<{ dedupe_key: string; event_id: string }>(DEDUPE_KEY_OWNERS, [
+        contested.map((row) => row.dedupeKey),
+      ]);
+      for (const owner of earlier.rows) owners.set(owner.dedupe_key, owner.event_id);
+    }
+    const byId = new Map(
+      rows.map(({ claimed, ...row }) => {
+        const owner = claimed ? row.id : row.dedupeKey === null ? undefined : owners.get(row.dedupeKey);
+        return [row.id, { ...row, id: BigInt(row.id), dedupeOwner: owner === undefined ? null : BigInt(owner) }];
+      }),
     );
+    return ids.map((id) => byId.get(id.toString()) ?? null);
+  });
+
+  private readonly forwardedMarks = this.batchedUpdate(MARK_FORWARDED);
+  private readonly duplicateMarks = this.batchedUpdate(MARK_DUPLICATE);
+
+  /** An UPDATE of many events by id, each with its own value, rows locked in id order. */
+  private batchedUpdate(sql: string): StatementBatcher<{ id: bigint; value: string }, void> {
+    return new StatementBatcher<{ id: bigint; value: string }, void>(async (updates) => {
+      const sorted = [...updates].sort((a, b) => compareIds(a.id, b.id));
+      await this.prisma.pool.query(sql, [sorted.map((update) => update.id.toString()), sorted.map((update) => update.value)]);
+      return updates.map(() => undefined);
+    });
   }
 
   /** Counts a failed attempt with its reason; `final` when no attempt will follow. */
@@ -275,7 +329,7 @@ export class MailjetEventRepository {
         order by id limit ${limit}
         for update skip locked)
       returning id`;
-    return rows.map((row) => row.id).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return rows.map((row) => row.id).sort(compareIds);
   }
 
   /** Moves one event back to `received` if its status is one of `from`; returns whether it did. */

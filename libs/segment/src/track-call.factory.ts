@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { IdentityRepository, StoredMailjetEvent } from '@app/database';
 import { isMailjetEventType, parseMailjetBody } from '@app/mailjet';
-import { needsStoredIdentity, toSegmentTrackCall } from './segment-track.mapper';
+import { MappableEvent, needsStoredIdentity, toSegmentTrackCall } from './segment-track.mapper';
 import { SegmentTrackCall } from './segment-track.types';
 
 export class UnmappableEventError extends Error {}
@@ -16,16 +16,24 @@ export class TrackCallFactory {
   ) {}
 
   async trackCallOf(stored: StoredMailjetEvent): Promise<SegmentTrackCall> {
+    const event = this.mappable(stored);
+    const storedUserId = needsStoredIdentity(event.payload, this.config.userIdPayloadKey)
+      ? await this.identities.findUserId(event.email)
+      : null;
+    return toSegmentTrackCall(event, { userIdPayloadKey: this.config.userIdPayloadKey, storedUserId });
+  }
+
+  /** For a caller that loaded the recipient's stored userId together with the event (the worker). */
+  trackCallWithIdentity(stored: StoredMailjetEvent, storedUserId: string | null): SegmentTrackCall {
+    return toSegmentTrackCall(this.mappable(stored), { userIdPayloadKey: this.config.userIdPayloadKey, storedUserId });
+  }
+
+  private mappable(stored: StoredMailjetEvent): MappableEvent {
     const { eventType, email, eventTime, dedupeKey } = stored;
     if (!isMailjetEventType(eventType) || email === null || eventTime === null || dedupeKey === null) {
       throw new UnmappableEventError(`event ${stored.id} is not a valid Mailjet event`);
     }
     const [{ payload }] = parseMailjetBody(stored.payload);
-    const { userIdPayloadKey } = this.config;
-    const storedUserId = needsStoredIdentity(payload, userIdPayloadKey) ? await this.identities.findUserId(email) : null;
-    return toSegmentTrackCall(
-      { type: eventType, payload, email, messageId: stored.messageId, time: eventTime, dedupeKey },
-      { userIdPayloadKey, storedUserId },
-    );
+    return { type: eventType, payload, email, messageId: stored.messageId, time: eventTime, dedupeKey };
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
-import { MailjetEventRepository, StoredMailjetEvent } from '@app/database';
+import { EventForForwarding, FORWARDING_DONE, MailjetEventRepository } from '@app/database';
 import { SegmentClient, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 
 export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
@@ -35,8 +35,6 @@ export class DeliveredButNotRecordedError extends Error {
   }
 }
 
-const DONE_STATUSES = new Set(['forwarded', 'duplicate', 'invalid']);
-
 @Injectable()
 export class SegmentForwardingService {
   constructor(
@@ -46,53 +44,47 @@ export class SegmentForwardingService {
   ) {}
 
   /**
-   * Forwards one stored event to Segment once: the dedupe key is claimed first, so that any other
-   * delivery of the same event becomes a duplicate. Throws to let BullMQ retry; throws
+   * Forwards one stored event to Segment once: its dedupe key is claimed as it is loaded, so that
+   * any other delivery of the same event becomes a duplicate. Throws to let BullMQ retry; throws
    * UnrecoverableError when no retry can help. Either way the reason is on the row first.
    */
   async forward(eventId: bigint, attempt: Attempt): Promise<ForwardOutcome> {
-    const stored = await this.events.findForForwarding(eventId);
-    if (!stored) throw new EventNotFoundError(eventId);
-    if (DONE_STATUSES.has(stored.status)) return 'already-done';
+    const event = await this.events.claimForForwarding(eventId);
+    if (!event) throw new EventNotFoundError(eventId);
+    if (FORWARDING_DONE.has(event.status)) return 'already-done';
     if (attempt.deliveredMessageId) {
-      await this.events.markForwarded(stored.id, attempt.deliveredMessageId);
+      await this.events.markForwarded(event.id, attempt.deliveredMessageId);
       return 'forwarded';
     }
-
-    const owner = await this.events.claimDedupeKey(this.dedupeKeyOf(stored), stored.id);
-    if (owner !== stored.id) {
-      await this.events.markDuplicate(stored.id, owner);
+    if (event.dedupeOwner === null) throw new UnrecoverableError(`event ${event.id} has no dedupe key`);
+    if (event.dedupeOwner !== event.id) {
+      await this.events.markDuplicate(event.id, event.dedupeOwner);
       return 'duplicate';
     }
 
-    const call = await this.trackCallOf(stored);
+    const call = this.trackCallOf(event);
     try {
       await this.segment.track(call);
     } catch (error) {
       const permanent = error instanceof SegmentDeliveryError && !error.retryable;
       const reason = (error as Error).message;
-      await this.events.recordFailedAttempt(stored.id, reason, permanent || attempt.number >= attempt.max);
+      await this.events.recordFailedAttempt(event.id, reason, permanent || attempt.number >= attempt.max);
       throw permanent ? new UnrecoverableError(reason) : error;
     }
     try {
-      await this.events.markForwarded(stored.id, call.messageId);
+      await this.events.markForwarded(event.id, call.messageId);
     } catch (error) {
       throw new DeliveredButNotRecordedError(call.messageId, error);
     }
     return 'forwarded';
   }
 
-  private async trackCallOf(stored: StoredMailjetEvent): Promise<SegmentTrackCall> {
+  private trackCallOf(event: EventForForwarding): SegmentTrackCall {
     try {
-      return await this.trackCalls.trackCallOf(stored);
+      return this.trackCalls.trackCallWithIdentity(event, event.storedUserId);
     } catch (error) {
       if (error instanceof UnmappableEventError) throw new UnrecoverableError(error.message);
       throw error;
     }
-  }
-
-  private dedupeKeyOf(stored: StoredMailjetEvent): string {
-    if (!stored.dedupeKey) throw new UnrecoverableError(`event ${stored.id} has no dedupe key`);
-    return stored.dedupeKey;
   }
 }
