@@ -114,6 +114,12 @@ const MARK_DUPLICATE = `
   from unnest($1::bigint[], $2::bigint[]) as d(id, owner_id)
   where e.id = d.id`;
 
+const RECORD_FAILED_ATTEMPT = `
+  update mailjet_events
+  set attempts = attempts + 1, last_error = $2, updated_at = now(),
+      status = (case when $3::boolean then 'failed' else 'queued' end)::event_status
+  where id = $1`;
+
 const MARK_RECEIVED = `
   update mailjet_events set status = 'received', queued_at = null where id = any($1::bigint[])`;
 
@@ -269,11 +275,7 @@ export class MailjetEventRepository {
 
   /** Counts a failed attempt with its reason; `final` when no attempt will follow. */
   async recordFailedAttempt(id: bigint, reason: string, final: boolean): Promise<void> {
-    await this.prisma.$executeRaw`
-      update mailjet_events
-      set attempts = attempts + 1, last_error = ${reason}, updated_at = now(),
-          status = (case when ${final} then 'failed' else 'queued' end)::event_status
-      where id = ${id}`;
+    await this.prisma.pool.query(RECORD_FAILED_ATTEMPT, [id.toString(), reason, final]);
   }
 
   /** Newest first; `before` is the id of the last event of the previous page (keyset paging). */

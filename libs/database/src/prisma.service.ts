@@ -1,12 +1,17 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import { AppConfig } from '@app/config';
 import { PrismaClient } from './generated/prisma/client';
 
+/**
+ * Prisma serves the admin API's queries; the hot paths (ingest, worker, health) go to its pool
+ * directly. Its query engine is loaded on the first Prisma query, not at start: about 30 MB that
+ * a worker, or an api that only ingests, never needs.
+ */
 @Injectable()
-export class PrismaService extends PrismaClient implements OnModuleInit, OnApplicationShutdown {
-  /** The pool under Prisma, shared with the ingest hot path, which skips Prisma's query layer. */
+export class PrismaService extends PrismaClient implements OnApplicationShutdown {
+  /** The pool under Prisma, shared with the hot paths, which skip Prisma's query layer. */
   readonly pool: Pool;
   private readonly logger = new Logger(PrismaService.name);
 
@@ -22,10 +27,6 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
     this.pool = pool;
     // An idle connection that PostgreSQL drops is reported here; unheard, it would crash the process.
     pool.on('error', (error) => this.logger.warn(`idle PostgreSQL connection lost: ${error.message}`));
-  }
-
-  async onModuleInit(): Promise<void> {
-    await this.$connect();
   }
 
   // After the HTTP server has closed and its requests have finished, not before (onModuleDestroy).

@@ -35,7 +35,7 @@ export class HealthController {
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const [postgres, redis] = await Promise.all([
-      check('PostgreSQL', () => this.prisma.$queryRaw`select 1`),
+      check('PostgreSQL', () => this.prisma.pool.query('select 1')),
       check('Redis', () => this.redis.ping()),
     ]);
     const ok = postgres.status === 'up' && redis.status === 'up';
