@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import pg from 'pg';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  groupedBody, httpReady, machine, mb, migrate, sampleRss, startProcess, updateBenchmarksDoc,
+  groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
 } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50000);
@@ -32,18 +32,21 @@ function startSink() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(Object.assign(sink, { server, port: server.address().port }))));
 }
 
-async function main() {
-  migrate();
-  const db = new pg.Client({ connectionString: DATABASE_URL });
-  await db.connect();
+// The worker's concurrency is the main lever: jobs move through the database, Segment and Redis
+// in cohorts, so more jobs in flight overlap more of those waits. BENCH_CONCURRENCIES=50 for one.
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '50,200').split(',').map(Number);
+
+/** Posts EVENTS events with the worker stopped, then starts one worker and times the drain. */
+async function run(concurrency, db, sink) {
   await db.query('truncate mailjet_events, dedupe_keys');
-  const sink = await startSink();
+  sink.received.clear();
+  sink.firstAt = 0;
   const env = {
     DATABASE_URL, REDIS_URL, HOST: '127.0.0.1', QUEUE_PREFIX: `bench-e2e-${Date.now()}`, LOG_LEVEL: 'warn',
     MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin',
-    SEGMENT_WRITE_KEY: WRITE_KEY, ...(process.env.WORKER_CONCURRENCY ? { WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY } : {}), SEGMENT_HOST: `http://127.0.0.1:${sink.port}`,
+    SEGMENT_WRITE_KEY: WRITE_KEY, SEGMENT_HOST: `http://127.0.0.1:${sink.port}`, WORKER_CONCURRENCY: String(concurrency),
   };
-  const api = await startProcess('api', ['dist/apps/api/apps/api/src/main.js'], { ...env, PORT: String(API_PORT) },
+  const api = await startProcess('api', startArgs('api'), { ...env, PORT: String(API_PORT) },
     httpReady(`http://127.0.0.1:${API_PORT}/health/live`));
 
   const postStart = Date.now();
@@ -63,7 +66,11 @@ async function main() {
   console.log(`posted ${EVENTS} events in ${postSeconds.toFixed(1)} s; ${queued} queued`);
 
   const workerStart = Date.now();
-  const worker = await startProcess('worker', [...(process.env.BENCH_V8_PROF ? ['--prof'] : []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), 'dist/apps/worker/apps/worker/src/main.js'], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
+  const profiling = [
+    ...(process.env.BENCH_V8_PROF ? ['--prof'] : []),
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+  ];
+  const worker = await startProcess('worker', [...profiling, ...startArgs('worker')], { ...env, WORKER_HEALTH_PORT: String(WORKER_PORT) },
     httpReady(`http://127.0.0.1:${WORKER_PORT}/health/live`));
   const stopSampling = sampleRss(worker.child.pid);
   const deadline = Date.now() + Number(process.env.BENCH_DEADLINE_MS ?? 600000);
@@ -74,10 +81,6 @@ async function main() {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const doneAt = Date.now();
-  const totalSeconds = (doneAt - workerStart) / 1000;
-  // Forwarding throughput: from the first delivery to the last; the start of the process is reported on its own.
-  const startSeconds = (sink.firstAt - workerStart) / 1000;
-  const drainSeconds = (doneAt - sink.firstAt) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 500));
   const peakRss = stopSampling();
   const { rows: [{ forwarded }] } = await db.query("select count(*)::int as forwarded from mailjet_events where status = 'forwarded'");
@@ -88,21 +91,42 @@ async function main() {
   const queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: env.QUEUE_PREFIX });
   await queue.obliterate({ force: true });
   await queue.close();
-  await db.end();
-  sink.server.close();
 
-  const eventsPerSecond = Math.round(EVENTS / drainSeconds);
-  const withStartPerSecond = Math.round(EVENTS / totalSeconds);
-  console.log(`worker start to first delivery ${startSeconds.toFixed(1)} s; forwarded ${sink.received.size} events in ${drainSeconds.toFixed(1)} s ` +
-    `from the first delivery: ${eventsPerSecond} events/s (${withStartPerSecond} events/s counting the start); ` +
+  // Forwarding throughput: from the first delivery to the last; the start of the process is reported on its own.
+  const result = {
+    concurrency, postSeconds, forwarded, peakRss,
+    startSeconds: (sink.firstAt - workerStart) / 1000,
+    drainSeconds: (doneAt - sink.firstAt) / 1000,
+    totalSeconds: (doneAt - workerStart) / 1000,
+  };
+  console.log(`WORKER_CONCURRENCY=${concurrency}: worker start to first delivery ${result.startSeconds.toFixed(1)} s; ` +
+    `forwarded ${sink.received.size} events in ${result.drainSeconds.toFixed(1)} s from the first delivery: ` +
+    `${Math.round(EVENTS / result.drainSeconds)} events/s (${Math.round(EVENTS / result.totalSeconds)} events/s counting the start); ` +
     `${forwarded} rows marked forwarded; worker peak RSS ${mb(peakRss)} MB`);
+  return result;
+}
+
+async function main() {
+  migrate();
+  const db = new pg.Client({ connectionString: DATABASE_URL });
+  await db.connect();
+  const sink = await startSink();
+  const results = [];
+  try {
+    for (const concurrency of CONCURRENCIES) results.push(await run(concurrency, db, sink));
+  } finally {
+    await db.end();
+    sink.server.close();
+  }
   updateBenchmarksDoc('e2e', [
     '<!-- e2e:start -->',
     `Last \`npm run bench:e2e\`: ${new Date().toISOString()}, ${machine()}.`,
     '',
-    '| events | posted in | worker start to first delivery | first to last delivery | events/s forwarded | counting the start | worker peak RSS |',
-    '|---|---|---|---|---|---|---|',
-    `| ${EVENTS} | ${postSeconds.toFixed(1)} s | ${startSeconds.toFixed(1)} s | ${drainSeconds.toFixed(1)} s | **${eventsPerSecond}** | ${withStartPerSecond} | ${mb(peakRss)} MB |`,
+    '| events | WORKER_CONCURRENCY | posted in | worker start to first delivery | first to last delivery | events/s forwarded | counting the start | worker peak RSS |',
+    '|---|---|---|---|---|---|---|---|',
+    ...results.map((r) =>
+      `| ${EVENTS} | ${r.concurrency}${r.concurrency === 50 ? ' (default)' : ''} | ${r.postSeconds.toFixed(1)} s | ${r.startSeconds.toFixed(1)} s | ` +
+      `${r.drainSeconds.toFixed(1)} s | **${Math.round(EVENTS / r.drainSeconds)}** | ${Math.round(EVENTS / r.totalSeconds)} | ${mb(r.peakRss)} MB |`),
     '<!-- e2e:end -->',
   ].join('\n'));
 }

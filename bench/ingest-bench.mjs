@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  groupedBody, httpReady, machine, mb, median, migrate, openEvent, sampleRss, startProcess, updateBenchmarksDoc,
+  groupedBody, httpReady, machine, mb, median, migrate, openEvent, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
 } from './support.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -19,10 +19,11 @@ const BARE = path.resolve(ROOT, '../shared/bench/bare-reference.mjs');
 const PRODUCT_PORT = 3998;
 const BARE_PORT = 3999;
 
+// BENCH_SCENARIO=grouped (or single) runs one of them, for a quicker look.
 const SCENARIOS = [
   { name: 'single event', connections: 50, eventsPerRequest: 1, body: openEvent },
   { name: 'grouped, 100 events', connections: 10, eventsPerRequest: 100, body: () => groupedBody(100) },
-];
+].filter((scenario) => scenario.name.startsWith(process.env.BENCH_SCENARIO ?? ''));
 
 const TARGETS = {
   api: {
@@ -75,7 +76,7 @@ async function main() {
   await db.connect();
   const api = await startProcess(
     'api',
-    ['dist/apps/api/apps/api/src/main.js'],
+    startArgs('api'),
     {
       DATABASE_URL, REDIS_URL, PORT: String(PRODUCT_PORT), HOST: '127.0.0.1', QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
       MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin',
@@ -136,7 +137,8 @@ function report(results) {
     table,
     '<!-- ingest:end -->',
   ].join('\n');
-  updateBenchmarksDoc('ingest', section);
+  if (process.env.BENCH_SCENARIO) console.log('(one scenario: docs/BENCHMARKS.md left as it is)');
+  else updateBenchmarksDoc('ingest', section);
 }
 
 main().catch((error) => {

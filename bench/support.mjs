@@ -20,6 +20,17 @@ export function migrate() {
   });
 }
 
+/**
+ * The arguments of `npm run start:<app>` (`node <flags> <entry>`), so that the benchmarks run the
+ * processes exactly as the image and docker compose start them, V8 flags included.
+ */
+export function startArgs(app) {
+  const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const [command, ...args] = scripts[`start:${app}`].split(/\s+/);
+  if (command !== 'node') throw new Error(`start:${app} must be "node <flags> <entry>", not ${scripts[`start:${app}`]}`);
+  return args;
+}
+
 /** Starts a Node.js process and resolves once `ready()` answers true. */
 export async function startProcess(name, args, env, ready) {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
