@@ -103,6 +103,17 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(7);
   });
 
+  it('stores each element of a grouped body as its own text, spacing and escapes included', async () => {
+    const elements = [
+      '{ "event" : "open", "time": 1433103519,\n  "MessageID": 19421777835146491, "email": "a@b.c", "Payload": "caf\\u00e9 \\"x\\"" }',
+      '{"event":"click","time":1433103520,"MessageID":7,"email":"b@c.d","url":"https://x.y/?a=1&b=\\\\"}',
+    ];
+    const response = await api.postWebhook(`[ ${elements[0]} ,\n${elements[1]}]`);
+    expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
+    const rows = await db.query<{ payload: string }>('select payload::text from mailjet_events order by id');
+    expect(rows.map((row) => row.payload)).toEqual(elements);
+  });
+
   it("stores Mailjet's grouped sample with MessageID 19421777835146491 digit for digit", async () => {
     const response = await api.postWebhook(GROUPED_SENT_SAMPLE);
     expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });

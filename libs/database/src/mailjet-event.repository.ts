@@ -65,14 +65,17 @@ export interface EventDetail extends StoredMailjetEvent {
 }
 
 // The ingest hot path goes to the pool directly: Prisma's raw query layer costs more than the query.
+// The payloads travel as one JSON array, split by PostgreSQL: serialising them as a text[] escaped
+// every quote of every payload in JavaScript. A json value keeps each element's text exactly.
 const INSERT_QUEUED = `
   insert into mailjet_events
     (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at)
-  select payload, event_type, to_timestamp(event_time), email, message_id, message_guid, dedupe_key,
-         case when last_error is null then 'queued' else 'invalid' end::event_status, last_error,
-         case when last_error is null then now() end
-  from unnest($1::json[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-    with ordinality as e(payload, event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord)
+  select p.payload, e.event_type, to_timestamp(e.event_time), e.email, e.message_id, e.message_guid, e.dedupe_key,
+         case when e.last_error is null then 'queued' else 'invalid' end::event_status, e.last_error,
+         case when e.last_error is null then now() end
+  from json_array_elements($1::json) with ordinality as p(payload, ord)
+  join unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+    with ordinality as e(event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord) using (ord)
   order by ord
   returning id, status::text`;
 
@@ -166,7 +169,7 @@ export class MailjetEventRepository {
     try {
       await client.query('begin');
       const { rows } = await client.query<{ id: string; status: string }>(INSERT_QUEUED, [
-        records.map((r) => r.rawJson),
+        `[${records.map((r) => r.rawJson).join(',')}]`,
         records.map((r) => r.eventType),
         records.map((r) => r.time),
         records.map((r) => r.email),
