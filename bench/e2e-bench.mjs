@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import pg from 'pg';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
+  cpuMs, groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
 } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50000);
@@ -81,6 +81,7 @@ async function run(concurrency, db, sink) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const doneAt = Date.now();
+  const workerCpuMs = cpuMs(worker.child.pid);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const peakRss = stopSampling();
   const { rows: [{ forwarded }] } = await db.query("select count(*)::int as forwarded from mailjet_events where status = 'forwarded'");
@@ -94,7 +95,7 @@ async function run(concurrency, db, sink) {
 
   // Forwarding throughput: from the first delivery to the last; the start of the process is reported on its own.
   const result = {
-    concurrency, postSeconds, forwarded, peakRss,
+    concurrency, postSeconds, forwarded, peakRss, workerCpuMs,
     startSeconds: (sink.firstAt - workerStart) / 1000,
     drainSeconds: (doneAt - sink.firstAt) / 1000,
     totalSeconds: (doneAt - workerStart) / 1000,
@@ -102,7 +103,8 @@ async function run(concurrency, db, sink) {
   console.log(`WORKER_CONCURRENCY=${concurrency}: worker start to first delivery ${result.startSeconds.toFixed(1)} s; ` +
     `forwarded ${sink.received.size} events in ${result.drainSeconds.toFixed(1)} s from the first delivery: ` +
     `${Math.round(EVENTS / result.drainSeconds)} events/s (${Math.round(EVENTS / result.totalSeconds)} events/s counting the start); ` +
-    `${forwarded} rows marked forwarded; worker peak RSS ${mb(peakRss)} MB`);
+    `${forwarded} rows marked forwarded; worker peak RSS ${mb(peakRss)} MB; ` +
+    `worker CPU ${Math.round((workerCpuMs / EVENTS) * 1000)} ms per 1,000 events (start included)`);
   return result;
 }
 
@@ -122,11 +124,12 @@ async function main() {
     '<!-- e2e:start -->',
     `Last \`npm run bench:e2e\`: ${new Date().toISOString()}, ${machine()}.`,
     '',
-    '| events | WORKER_CONCURRENCY | posted in | worker start to first delivery | first to last delivery | events/s forwarded | counting the start | worker peak RSS |',
-    '|---|---|---|---|---|---|---|---|',
+    '| events | WORKER_CONCURRENCY | posted in | worker start to first delivery | first to last delivery | events/s forwarded | counting the start | worker peak RSS | worker CPU per 1,000 events |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...results.map((r) =>
       `| ${EVENTS} | ${r.concurrency}${r.concurrency === 50 ? ' (default)' : ''} | ${r.postSeconds.toFixed(1)} s | ${r.startSeconds.toFixed(1)} s | ` +
-      `${r.drainSeconds.toFixed(1)} s | **${Math.round(EVENTS / r.drainSeconds)}** | ${Math.round(EVENTS / r.totalSeconds)} | ${mb(r.peakRss)} MB |`),
+      `${r.drainSeconds.toFixed(1)} s | **${Math.round(EVENTS / r.drainSeconds)}** | ${Math.round(EVENTS / r.totalSeconds)} | ${mb(r.peakRss)} MB | ` +
+      `${Math.round((r.workerCpuMs / EVENTS) * 1000)} ms |`),
     '<!-- e2e:end -->',
   ].join('\n'));
 }

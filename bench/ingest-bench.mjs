@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  groupedBody, httpReady, machine, mb, median, migrate, openEvent, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
+  cpuMs, groupedBody, httpReady, machine, mb, median, migrate, openEvent, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
 } from './support.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -36,6 +36,7 @@ const TARGETS = {
 
 async function load(target, scenario, pid) {
   const stopSampling = sampleRss(pid);
+  const cpuBefore = cpuMs(pid);
   const result = await autocannon({
     url: target.url,
     method: 'POST',
@@ -45,6 +46,7 @@ async function load(target, scenario, pid) {
     requests: [{ setupRequest: (request) => ({ ...request, body: scenario.body() }) }],
   });
   const peakRss = stopSampling();
+  const cpu = cpuMs(pid) - cpuBefore;
   const ok = result['2xx'];
   if (result.non2xx > 0 || result.errors > 0) {
     console.warn(`  ${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
@@ -56,6 +58,7 @@ async function load(target, scenario, pid) {
     p50: result.latency.p50,
     p99: result.latency.p99,
     peakRss,
+    cpuMsPerThousandEvents: (cpu / (ok * scenario.eventsPerRequest)) * 1000,
   };
 }
 
@@ -98,7 +101,8 @@ async function main() {
           runs[key].push(run);
           console.log(
             `${scenario.name}, round ${round}, ${TARGETS[key].name}: ${Math.round(run.requestsPerSecond)} req/s, ` +
-              `${Math.round(run.eventsPerSecond)} events/s, p50 ${run.p50} ms, p99 ${run.p99} ms, peak RSS ${mb(run.peakRss)} MB`,
+              `${Math.round(run.eventsPerSecond)} events/s, p50 ${run.p50} ms, p99 ${run.p99} ms, peak RSS ${mb(run.peakRss)} MB, ` +
+              `${Math.round(run.cpuMsPerThousandEvents)} ms of CPU per 1,000 events`,
           );
         }
       }

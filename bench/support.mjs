@@ -57,6 +57,13 @@ export async function startProcess(name, args, env, ready) {
 
 export const httpReady = (url) => async () => (await fetch(url)).status < 500;
 
+/** CPU time a process has used so far, user and system, in milliseconds (from /proc). */
+export function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat, counted in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) * 1024;
