@@ -1,3 +1,4 @@
+import { getQueueToken } from '@nestjs/bullmq';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import type { LightMyRequestResponse } from 'fastify';
@@ -19,6 +20,9 @@ export class ApiHarness {
     const app = await createApiApp(config);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
+    // BullMQ finishes connecting in the background (an INFO command); a test that cut Redis during
+    // that command would fail the queue's connection for good, which is not the outage it means.
+    await app.get<Queue>(getQueueToken(MAILJET_EVENTS_QUEUE)).waitUntilReady();
     const queue = new Queue(MAILJET_EVENTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: config.queuePrefix });
     return new ApiHarness(app, config, queue);
   }
