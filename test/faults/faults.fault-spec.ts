@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import IORedis from 'ioredis';
 import { TestDatabase } from '../support/database';
 import { SegmentSink } from '../support/segment-sink';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -7,6 +8,7 @@ import {
   ADMIN_TOKEN,
   SEGMENT_WRITE_KEY,
   TEST_DATABASE_URL,
+  TEST_REDIS_URL,
   WEBHOOK_PASSWORD,
   WEBHOOK_USER,
   basicAuth,
@@ -49,9 +51,30 @@ describe('no event lost, none forwarded twice, under faults', () => {
       SEGMENT_HOST: sink.url,
       SEGMENT_MAX_ATTEMPTS: '20',
       SEGMENT_BACKOFF_MS: '100',
-      QUEUE_PREFIX: `fault-${randomBytes(4).toString('hex')}`,
+      QUEUE_PREFIX: queuePrefix(),
       LOG_LEVEL: 'warn',
     };
+  }
+
+  const queuePrefixes: string[] = [];
+  function queuePrefix(): string {
+    const prefix = `fault-${randomBytes(4).toString('hex')}`;
+    queuePrefixes.push(prefix);
+    return prefix;
+  }
+
+  /** The machine's Redis outlives the suite: its jobs (about 10,000 keys a run) go with it. */
+  async function removeQueues(): Promise<void> {
+    const client = new IORedis(TEST_REDIS_URL);
+    try {
+      for (const prefix of queuePrefixes) {
+        for await (const keys of client.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+          if (keys.length > 0) await client.unlink(...keys);
+        }
+      }
+    } finally {
+      client.disconnect();
+    }
   }
 
   /** Processes of one deployment: pass the `env` of a running one to add processes to it. */
@@ -96,6 +119,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
   afterAll(async () => {
     writeReliabilityReport(rows, notes);
     await Promise.all([postgres.stop(), redis.stop(), sink.stop()]);
+    await removeQueues();
     await db.close();
   });
 
