@@ -90,7 +90,7 @@ const CLAIM_FOR_FORWARDING = `
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
-    where status not in ('forwarded', 'duplicate', 'invalid') and dedupe_key is not null
+    where status <> all($2::event_status[]) and dedupe_key is not null
     order by dedupe_key
     on conflict (dedupe_key) do nothing
     returning event_id
@@ -245,7 +245,7 @@ export class MailjetEventRepository {
 
   private readonly forwardingClaims = new StatementBatcher<bigint, EventForForwarding | null>(async (ids) => {
     type Row = Omit<StoredMailjetEvent, 'id'> & { id: string; claimed: boolean; storedUserId: string | null };
-    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String)]);
+    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), [...FORWARDING_DONE]]);
     const contested = rows.filter((row) => !row.claimed && row.dedupeKey !== null && !FORWARDING_DONE.has(row.status));
     const owners = new Map<string, string>();
     if (contested.length > 0) {
