@@ -1,25 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from './prisma.service';
-import { StatementBatcher } from './statement-batcher';
 
 /** Email to Segment userId mappings; emails are compared lower-cased. */
 @Injectable()
 export class IdentityRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** On the worker's hot path: concurrent lookups share one statement, straight through the pool. */
-  findUserId(email: string): Promise<string | null> {
-    return this.lookups.run(email.toLowerCase());
+  /** For the admin API's view of an event; the worker reads identities with its events. */
+  async findUserId(email: string): Promise<string | null> {
+    const { rows } = await this.prisma.pool.query<{ user_id: string }>('select user_id from identities where email = $1', [
+      email.toLowerCase(),
+    ]);
+    return rows[0]?.user_id ?? null;
   }
-
-  private readonly lookups = new StatementBatcher<string, string | null>(async (emails) => {
-    const { rows } = await this.prisma.pool.query<{ email: string; user_id: string }>(
-      'select email, user_id from identities where email = any($1::text[])',
-      [emails],
-    );
-    const userIds = new Map(rows.map((row) => [row.email, row.user_id]));
-    return emails.map((email) => userIds.get(email) ?? null);
-  });
 
   async upsert(email: string, userId: string): Promise<void> {
     const key = email.toLowerCase();
