@@ -120,6 +120,13 @@ export class SegmentClient {
     });
   }
 
+  /** A delivery that gave up waiting; the last one of its messageId takes the entry with it. */
+  private forget(messageId: string, delivery: PendingDelivery): void {
+    const waiting = this.pending.get(messageId)?.filter((other) => other !== delivery) ?? [];
+    if (waiting.length > 0) this.pending.set(messageId, waiting);
+    else this.pending.delete(messageId);
+  }
+
   private settle(messageId: string | undefined, error?: SegmentDeliveryError): void {
     if (!messageId) return;
     const waiting = this.pending.get(messageId);
@@ -139,7 +146,7 @@ export class SegmentClient {
     await this.analytics.ready;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.set(call.messageId, (this.pending.get(call.messageId) ?? []).filter((d) => d !== delivery));
+        this.forget(call.messageId, delivery);
         reject(new SegmentDeliveryError(`no delivery result from the Segment client within ${DELIVERY_RESULT_TIMEOUT_MS} ms`, true));
       }, DELIVERY_RESULT_TIMEOUT_MS);
       const delivery: PendingDelivery = {
@@ -152,7 +159,9 @@ export class SegmentClient {
           reject(error);
         },
       };
-      this.pending.set(call.messageId, [...(this.pending.get(call.messageId) ?? []), delivery]);
+      const waiting = this.pending.get(call.messageId);
+      if (waiting) waiting.push(delivery);
+      else this.pending.set(call.messageId, [delivery]);
       this.analytics.track(call);
     });
   }
