@@ -17,7 +17,6 @@ import {
  */
 @Injectable()
 export class EventEnqueuer {
-
   constructor(
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventJobData>,
     private readonly events: MailjetEventRepository,
@@ -53,5 +52,4 @@ export class EventEnqueuer {
     await Promise.all(eventIds.map((id) => this.queue.remove(forwardEventJobId(id))));
     await this.enqueue(eventIds);
   }
-
 }
