@@ -129,6 +129,18 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     expect(sink.accepted).toHaveLength(0);
   });
 
+  it('spends an attempt on a Segment that refuses connections, and fails after the last one', async () => {
+    await sink.refuseConnections();
+    try {
+      await api.postWebhook(sampleWithMessageId('spam', '1005'));
+      const [row] = await settled(1);
+      expect(row).toMatchObject({ status: 'failed', attempts: 5 });
+      expect(row.last_error).toMatch(/^Segment unreachable: /);
+    } finally {
+      await sink.start();
+    }
+  });
+
   it('uses the identity table for a recipient whose Payload names no userId', async () => {
     await db.query("insert into identities (email, user_id) values ('api@mailjet.com', 'user-42')");
     try {

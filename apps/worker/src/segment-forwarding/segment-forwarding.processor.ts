@@ -4,6 +4,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
 import { ForwardEventJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventJobData } from '@app/queue';
+import { SegmentDeliveryError } from '@app/segment';
 import {
   DeliveredButNotRecordedError,
   EventNotFoundError,
@@ -66,7 +67,8 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
         }
       } else if (error instanceof DeliveredButNotRecordedError) {
         await job.updateData({ ...data, deliveredMessageId: error.segmentMessageId });
-      } else if (!isDatabaseUnavailable(error)) {
+      } else if (error instanceof SegmentDeliveryError || !isDatabaseUnavailable(error)) {
+        // A Segment that cannot be reached says ECONNREFUSED too; that is a delivery attempt.
         throw error;
       }
       this.logger.warn(`event ${eventId}: retrying without spending an attempt: ${(error as Error).message}`);
