@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { Redis } from 'ioredis';
 import { PrismaService } from '@app/database';
 import { REDIS_CONNECTION } from '@app/queue';
-import { withTimeout } from './with-timeout';
+import { withTimeout } from '@app/common';
 
 const CHECK_TIMEOUT_MS = 2000;
 

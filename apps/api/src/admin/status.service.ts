@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { EventStatsRepository, EventStatus } from '@app/database';
-import { withTimeout } from '@app/health';
+import { withTimeout } from '@app/common';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 
 const QUEUE_TIMEOUT_MS = 2000;

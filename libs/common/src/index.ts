@@ -1,0 +1,2 @@
+export * from './bounded-text';
+export * from './with-timeout';
