@@ -1,12 +1,22 @@
 import { Global, Module } from '@nestjs/common';
+import { AdminEventRepository } from './admin-event.repository';
 import { EventStatsRepository } from './event-stats.repository';
+import { ForwardingEventRepository } from './forwarding-event.repository';
 import { IdentityRepository } from './identity.repository';
-import { MailjetEventRepository } from './mailjet-event.repository';
+import { IngestEventRepository } from './ingest-event.repository';
 import { PrismaService } from './prisma.service';
+import { TransactionRunner } from './transaction-runner';
+
+const PROVIDERS = [
+  PrismaService,
+  TransactionRunner,
+  IngestEventRepository,
+  ForwardingEventRepository,
+  AdminEventRepository,
+  IdentityRepository,
+  EventStatsRepository,
+];
 
 @Global()
-@Module({
-  providers: [PrismaService, MailjetEventRepository, IdentityRepository, EventStatsRepository],
-  exports: [PrismaService, MailjetEventRepository, IdentityRepository, EventStatsRepository],
-})
+@Module({ providers: PROVIDERS, exports: PROVIDERS })
 export class DatabaseModule {}

@@ -6,12 +6,10 @@ import { PrismaService } from './prisma.service';
 export class IdentityRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** For the admin API's view of an event; the worker reads identities with its events. */
+  /** For the admin API's view of an event; the worker reads identities together with its events. */
   async findUserId(email: string): Promise<string | null> {
-    const { rows } = await this.prisma.pool.query<{ user_id: string }>('select user_id from identities where email = $1', [
-      email.toLowerCase(),
-    ]);
-    return rows[0]?.user_id ?? null;
+    const identity = await this.prisma.identity.findUnique({ where: { email: email.toLowerCase() }, select: { userId: true } });
+    return identity?.userId ?? null;
   }
 
   async upsert(email: string, userId: string): Promise<void> {

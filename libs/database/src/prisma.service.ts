@@ -5,9 +5,10 @@ import { AppConfig } from '@app/config';
 import { PrismaClient } from './generated/prisma/client';
 
 /**
- * Prisma serves the admin API's queries; the hot paths (ingest, worker, health) go to its pool
- * directly. Its query engine is loaded on the first Prisma query, not at start: about 90 MB of
- * resident memory that a worker, or an api that only ingests, never needs.
+ * Prisma serves the admin API. What runs in every process all the time (ingest, the outbox's
+ * recovery loop and sweep, the worker, health checks) goes to its pool directly: Prisma's query
+ * engine is loaded on the first Prisma query, raw or not, and adds about 120 MB of resident
+ * memory, so a worker, or an api that nobody administers, never loads it (README, "Data access").
  */
 @Injectable()
 export class PrismaService extends PrismaClient implements OnApplicationShutdown {

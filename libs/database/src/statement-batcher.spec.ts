@@ -84,3 +84,52 @@ describe('StatementBatcher', () => {
     await expect(Promise.all([batcher.run(1), batcher.run(2)])).rejects.toThrow('a batch of 2 calls answered 1 results');
   });
 });
+
+describe('StatementBatcher with weights and retryAlone (the ingest group commit)', () => {
+  it('fills a statement up to maxBatch by weight, and sends a call heavier than that alone', async () => {
+    const { batches, runBatch } = recordingBatches();
+    const batcher = new StatementBatcher(runBatch, { maxInFlight: 3, maxBatch: 10, weigh: (rows) => rows });
+
+    for (const rows of [4, 5, 2, 30, 1]) void batcher.run(rows);
+    await nextTurn();
+
+    expect(batches).toEqual([[4, 5], [2], [30]]);
+  });
+
+  it('runs a failed statement again call by call, so that one bad call fails alone', async () => {
+    const statements: number[][] = [];
+    const batcher = new StatementBatcher<number, number>(
+      async (inputs) => {
+        statements.push(inputs);
+        if (inputs.includes(13)) throw new Error(`bad input in ${inputs.join(',')}`);
+        return inputs.map((input) => input * 10);
+      },
+      { maxInFlight: 1, maxBatch: 100, retryAlone: (error) => !/unreachable/.test((error as Error).message) },
+    );
+
+    const results = await Promise.allSettled([1, 13, 3].map((input) => batcher.run(input)));
+
+    expect(results).toEqual([
+      { status: 'fulfilled', value: 10 },
+      { status: 'rejected', reason: new Error('bad input in 13') },
+      { status: 'fulfilled', value: 30 },
+    ]);
+    expect(statements).toEqual([[1, 13, 3], [1], [13], [3]]);
+  });
+
+  it('does not split a statement that failed for a reason that every call would meet', async () => {
+    const statements: number[][] = [];
+    const batcher = new StatementBatcher<number, number>(
+      async (inputs) => {
+        statements.push(inputs);
+        throw new Error('database unreachable');
+      },
+      { maxInFlight: 1, maxBatch: 100, retryAlone: (error) => !/unreachable/.test((error as Error).message) },
+    );
+
+    const results = await Promise.allSettled([1, 2].map((input) => batcher.run(input)));
+
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(statements).toEqual([[1, 2]]);
+  });
+});

@@ -1,5 +1,5 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
-import { EventFilter, EventStatus, EventSummary, MailjetEventRepository } from '@app/database';
+import { AdminEventRepository, EventDetail, EventFilter, EventStatus, EventSummary, IdentityRepository } from '@app/database';
 import { TrackCallFactory, UnmappableEventError } from '@app/segment';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { ListEventsQuery, RequeueBody } from './admin.dto';
@@ -51,7 +51,8 @@ function filterOf(query: { status?: EventStatus; type?: string; email?: string; 
 @Injectable()
 export class EventAdminService {
   constructor(
-    private readonly events: MailjetEventRepository,
+    private readonly events: AdminEventRepository,
+    private readonly identities: IdentityRepository,
     private readonly trackCalls: TrackCallFactory,
     private readonly enqueuer: EventEnqueuer,
   ) {}
@@ -74,7 +75,7 @@ export class EventAdminService {
     let segmentCall: unknown = null;
     let mappingError: string | null = null;
     try {
-      segmentCall = await this.trackCalls.trackCallOf(event);
+      segmentCall = await this.segmentCallOf(event);
     } catch (error) {
       if (!(error instanceof UnmappableEventError)) throw error;
       mappingError = error.message;
@@ -98,6 +99,12 @@ export class EventAdminService {
       mappingError,
     };
     return `${JSON.stringify(fields).slice(0, -1)},"payload":${event.payload}}`;
+  }
+
+  private async segmentCallOf(event: EventDetail) {
+    const mappable = this.trackCalls.mappable(event);
+    const storedUserId = this.trackCalls.needsStoredIdentity(mappable) ? await this.identities.findUserId(mappable.email) : null;
+    return this.trackCalls.trackCallOf(mappable, storedUserId);
   }
 
   /** One event; a forwarded one only with `force` (a deliberate replay with the same messageId). */

@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { AppConfig } from '@app/config';
-import { MailjetEventRepository } from '@app/database';
+import { IngestEventRepository } from '@app/database';
 import {
   FORWARD_EVENT_JOB,
   forwardEventJobId,
@@ -19,7 +19,7 @@ import {
 export class EventEnqueuer {
   constructor(
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventJobData>,
-    private readonly events: MailjetEventRepository,
+    private readonly events: IngestEventRepository,
     private readonly config: AppConfig,
   ) {}
 

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { MailjetEventRepository } from '@app/database';
+import { IngestEventRepository } from '@app/database';
 import { EventEnqueuer } from './event-enqueuer.service';
 
 const RECOVERY_INTERVAL_MS = 5000;
@@ -19,7 +19,7 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
   private running?: Promise<void>;
 
   constructor(
-    private readonly events: MailjetEventRepository,
+    private readonly events: IngestEventRepository,
     private readonly enqueuer: EventEnqueuer,
   ) {}
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
-import { EventForForwarding, FORWARDING_DONE, MailjetEventRepository } from '@app/database';
+import { EventForForwarding, FORWARDING_DONE, ForwardingEventRepository } from '@app/database';
 import { SegmentClient, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 
 export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
@@ -38,7 +38,7 @@ export class DeliveredButNotRecordedError extends Error {
 @Injectable()
 export class SegmentForwardingService {
   constructor(
-    private readonly events: MailjetEventRepository,
+    private readonly events: ForwardingEventRepository,
     private readonly trackCalls: TrackCallFactory,
     private readonly segment: SegmentClient,
   ) {}
@@ -49,7 +49,7 @@ export class SegmentForwardingService {
    * UnrecoverableError when no retry can help. Either way the reason is on the row first.
    */
   async forward(eventId: bigint, attempt: Attempt): Promise<ForwardOutcome> {
-    const event = await this.events.claimForForwarding(eventId);
+    const event = await this.events.claim(eventId);
     if (!event) throw new EventNotFoundError(eventId);
     if (FORWARDING_DONE.has(event.status)) return 'already-done';
     if (attempt.deliveredMessageId) {
@@ -62,7 +62,7 @@ export class SegmentForwardingService {
       return 'duplicate';
     }
 
-    const call = this.trackCallOf(event);
+    const call = await this.trackCallOf(event);
     try {
       await this.segment.track(call);
     } catch (error) {
@@ -79,12 +79,14 @@ export class SegmentForwardingService {
     return 'forwarded';
   }
 
-  private trackCallOf(event: EventForForwarding): SegmentTrackCall {
+  /** An event that cannot be mapped never will be: it fails at once, with the reason on the row. */
+  private async trackCallOf(event: EventForForwarding): Promise<SegmentTrackCall> {
     try {
-      return this.trackCalls.trackCallWithIdentity(event, event.storedUserId);
+      return this.trackCalls.trackCallOf(this.trackCalls.mappable(event), event.storedUserId);
     } catch (error) {
-      if (error instanceof UnmappableEventError) throw new UnrecoverableError(error.message);
-      throw error;
+      if (!(error instanceof UnmappableEventError)) throw error;
+      await this.events.recordFailedAttempt(event.id, error.message, true);
+      throw new UnrecoverableError(error.message);
     }
   }
 }

@@ -1,0 +1,27 @@
+import { EventStatus } from './generated/prisma/enums';
+
+/** A stored event as the worker and the admin API read it. */
+export interface StoredMailjetEvent {
+  id: bigint;
+  /** The raw JSON text, exactly as received. */
+  payload: string;
+  eventType: string;
+  status: EventStatus;
+  email: string | null;
+  messageId: string | null;
+  eventTime: number | null;
+  dedupeKey: string | null;
+  attempts: number;
+}
+
+/** Statuses after which an event is never forwarded again (but by an explicit requeue). */
+export const FORWARDING_DONE: ReadonlySet<EventStatus> = new Set<EventStatus>([
+  EventStatus.forwarded,
+  EventStatus.duplicate,
+  EventStatus.invalid,
+]);
+
+/** Statuses of events that are stored but not yet forwarded: the outbox. */
+export const PENDING_STATUSES: readonly EventStatus[] = [EventStatus.received, EventStatus.queued];
+
+export const compareIds = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
