@@ -89,6 +89,11 @@ function followedByColon(text: string, from: number): boolean {
   return text.charCodeAt(i) === COLON;
 }
 
+/** How deeply a JSON text nests objects and arrays (0 for a scalar); strings are skipped, not parsed. */
+export function jsonNestingDepth(text: string): number {
+  return scan(text).maxDepth;
+}
+
 function quoteBigIntegers(text: string, bigIntegers: Array<[number, number]>): string {
   if (bigIntegers.length === 0) return text;
   let result = '';

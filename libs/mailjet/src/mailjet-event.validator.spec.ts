@@ -49,6 +49,8 @@ describe('toEventRecord', () => {
     ['a time in milliseconds', { ...valid, time: 1433103519000 }, 'outside 2000-2099'],
     ['a time that is not a number', { ...valid, time: 'yesterday' }, 'not a Unix timestamp'],
     ['an email with a NUL', { ...valid, email: 'a\u0000@b.c' }, 'NUL'],
+    ['an email longer than an address can be', { ...valid, email: `${'a'.repeat(250)}@b.cd` }, '"email" is 255 characters long'],
+    ['a Payload nesting 5,000 levels deep', { ...valid, Payload: `${'['.repeat(5000)}${']'.repeat(5000)}` }, '"Payload" nests deeper than 32 levels'],
   ])('marks an event with %s invalid, with a reason', (_, payload, reason) => {
     const record = recordOfObject(payload);
     expect(record.invalidReason).toContain(reason);
@@ -73,5 +75,18 @@ describe('toEventRecord', () => {
     expect(record.eventType).not.toContain('\u0000');
     expect(record.eventType.length).toBeLessThanOrEqual(64);
     expect(record.email!.length).toBeLessThanOrEqual(1000);
+  });
+
+  it('quotes a few characters of an unknown event type, never the whole value', () => {
+    const long = recordOfObject({ ...valid, event: 'x'.repeat(5_000_000) });
+    expect(long.invalidReason).toMatch(/^unknown event type "x{64}"\.\.\. \(5000000 characters\)$/);
+    const object = recordOfObject({ ...valid, event: { nested: 'y'.repeat(5_000_000) } });
+    expect(object.invalidReason).toBe('unknown event type a value of type object');
+    expect(recordOfObject({ ...valid, event: ['open'] }).invalidReason).toBe('unknown event type an array');
+  });
+
+  it('accepts a Payload that nests as deep as a body may', () => {
+    const payload = `${'{"a":'.repeat(32)}1${'}'.repeat(32)}`;
+    expect(recordOfObject({ ...valid, Payload: payload }).invalidReason).toBeNull();
   });
 });

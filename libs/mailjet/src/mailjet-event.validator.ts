@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { jsonNestingDepth, MAX_NESTING_DEPTH } from './mailjet-body.parser';
 import {
   isMailjetEventType,
   MailjetEventPayload,
@@ -11,6 +12,10 @@ import {
 const EARLIEST_TIME = Date.UTC(2000, 0, 1) / 1000;
 const LATEST_TIME = Date.UTC(2100, 0, 1) / 1000;
 const MAX_FIELD_LENGTH = 1000;
+// The longest address SMTP can carry (RFC 5321): a longer one is not cut short and forwarded.
+const MAX_EMAIL_LENGTH = 254;
+// How much of an unknown value a reason quotes.
+const QUOTED_LENGTH = 64;
 const MESSAGE_ID = /^\d{1,20}$/;
 
 /** Text that PostgreSQL can store: no NUL characters, and a bounded length. */
@@ -18,6 +23,16 @@ function storableText(value: unknown): string | null {
   if (typeof value !== 'string' && typeof value !== 'number') return null;
   const text = String(value).replaceAll('\u0000', '').slice(0, MAX_FIELD_LENGTH);
   return text === '' ? null : text;
+}
+
+/** A value a caller sent, described in a few words for a reason: never the whole of it. */
+function describedValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const quoted = JSON.stringify(value.slice(0, QUOTED_LENGTH));
+    return value.length > QUOTED_LENGTH ? `${quoted}... (${value.length} characters)` : quoted;
+  }
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`;
 }
 
 /** Mailjet sends ids as JSON numbers or strings; the parser already kept big ones as digit strings. */
@@ -56,16 +71,20 @@ function invalidReasonOf(
   messageGuid: string | null,
 ): string | null {
   if (!isMailjetEventType(payload.event)) {
-    return payload.event === undefined
-      ? 'missing "event"'
-      : `unknown event type ${JSON.stringify(storableText(payload.event) ?? payload.event)}`;
+    return payload.event === undefined ? 'missing "event"' : `unknown event type ${describedValue(payload.event)}`;
   }
   if (time === null) return payload.time === undefined ? 'missing "time"' : '"time" is not a Unix timestamp in seconds';
   if (time < EARLIEST_TIME || time >= LATEST_TIME) return `"time" ${time} is outside 2000-2099`;
   if (email === null || typeof payload.email !== 'string') return 'missing or empty "email"';
   if (payload.email.includes('\u0000')) return '"email" contains a NUL character';
+  if (payload.email.length > MAX_EMAIL_LENGTH) {
+    return `"email" is ${payload.email.length} characters long, over the ${MAX_EMAIL_LENGTH} an address can have`;
+  }
   if (messageId === null && messageGuid === null) return 'no "MessageID" (missing or 0) and no "Message_GUID"';
   if (messageGuid !== null && messageGuid.length > 64) return '"Message_GUID" is longer than 64 characters';
+  if (typeof payload.Payload === 'string' && jsonNestingDepth(payload.Payload) > MAX_NESTING_DEPTH) {
+    return `"Payload" nests deeper than ${MAX_NESTING_DEPTH} levels`;
+  }
   return null;
 }
 
