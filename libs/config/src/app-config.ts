@@ -27,6 +27,11 @@ export class AppConfig {
     return this.environment.QUEUE_PREFIX;
   }
 
+  /** How long a `queued` event waits before the sweep checks that its job still exists. */
+  get queueSweepAfterMs(): number {
+    return this.environment.QUEUE_SWEEP_AFTER_SECONDS * 1000;
+  }
+
   get http(): { port: number; host: string; maxBodyBytes: number } {
     return {
       port: this.environment.PORT,

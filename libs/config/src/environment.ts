@@ -86,6 +86,15 @@ export class Environment {
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'QUEUE_PREFIX may hold letters, digits, - and _ only' })
   QUEUE_PREFIX = 'bull';
 
+  /**
+   * A `queued` event whose job Redis no longer has (Redis restarted without its data, a failover to
+   * a replica that was behind, a queue emptied by hand) is queued again once it has waited this long.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  QUEUE_SWEEP_AFTER_SECONDS = 300;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { AppConfig } from '@app/config';
 import { IngestEventRepository } from '@app/database';
 import {
@@ -9,6 +10,7 @@ import {
   forwardEventJobOptions,
   ForwardEventJobData,
   MAILJET_EVENTS_QUEUE,
+  REDIS_CONNECTION,
 } from '@app/queue';
 
 /**
@@ -21,6 +23,7 @@ export class EventEnqueuer {
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventJobData>,
     private readonly events: IngestEventRepository,
     private readonly config: AppConfig,
+    @Inject(REDIS_CONNECTION) private readonly redis: Redis,
   ) {}
 
   /** Adds one job per event; the caller records the events as queued. */
@@ -41,6 +44,22 @@ export class EventEnqueuer {
     if (eventIds.length === 0) return;
     await this.addJobs(eventIds);
     await this.events.markQueued(eventIds);
+  }
+
+  /**
+   * Adds the jobs of `queued` events that Redis lost, and answers how many it added. The jobs
+   * that exist are left alone: their retries and delays go on.
+   */
+  async restoreLostJobs(eventIds: readonly bigint[]): Promise<number> {
+    if (eventIds.length === 0) return 0;
+    const exists = await this.redis.pipeline(eventIds.map((id) => ['exists', this.queue.toKey(forwardEventJobId(id))])).exec();
+    const lost = eventIds.filter((_, index) => {
+      const [error, found] = exists?.[index] ?? [new Error('no answer')];
+      if (error) throw error;
+      return found === 0;
+    });
+    await this.addJobs(lost);
+    return lost.length;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { AppConfig } from '@app/config';
 import { IngestEventRepository } from '@app/database';
 import { EventEnqueuer } from './event-enqueuer.service';
 
@@ -6,30 +7,36 @@ const RECOVERY_INTERVAL_MS = 5000;
 // A row younger than this may still be on its way to Redis from the request that stored it.
 const GRACE_MS = 5000;
 const BATCH_SIZE = 1000;
+// The sweep reads every long-queued row (a backlog during an outage): not more often than this.
+const MAX_SWEEP_INTERVAL_MS = 60_000;
 
 /**
- * Queues committed events that never reached Redis: it was down, the process died between
- * commit and enqueue, or an admin requeue could not reach it. A row is `received` until its job
- * is added, and job ids are deterministic, so a row queued twice is still one job.
+ * Moves committed events into the queue where the normal path did not:
+ * - recovery: `received` rows never reached Redis (it was down, the process died between commit
+ *   and enqueue, or an admin requeue could not reach it);
+ * - sweep: `queued` rows whose job Redis no longer has (it restarted without its data, failed
+ *   over to a replica that was behind, or someone emptied the queue).
+ * Job ids are deterministic, so a row queued twice is still one job.
  */
 @Injectable()
 export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(OutboxRecoveryService.name);
+  private readonly sweepIntervalMs: number;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private lastSweep = Date.now();
 
   constructor(
     private readonly events: IngestEventRepository,
     private readonly enqueuer: EventEnqueuer,
-  ) {}
+    private readonly config: AppConfig,
+  ) {
+    this.sweepIntervalMs = Math.min(Math.max(config.queueSweepAfterMs / 2, 1000), MAX_SWEEP_INTERVAL_MS);
+  }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.recover()
-        .then(() => undefined)
-        .catch((error: Error) => this.logger.warn(`recovery pass failed, next in ${RECOVERY_INTERVAL_MS} ms: ${error.message}`))
-        .finally(() => (this.running = undefined));
-    }, RECOVERY_INTERVAL_MS);
+    const tick = Math.min(RECOVERY_INTERVAL_MS, this.sweepIntervalMs);
+    this.timer = setInterval(() => (this.running ??= this.pass().finally(() => (this.running = undefined))), tick);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -37,7 +44,19 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     await this.running;
   }
 
-  /** One pass: queues every stranded row, a batch at a time; returns how many it queued. */
+  private async pass(): Promise<void> {
+    try {
+      await this.recover();
+      if (Date.now() - this.lastSweep >= this.sweepIntervalMs) {
+        this.lastSweep = Date.now();
+        await this.sweep();
+      }
+    } catch (error) {
+      this.logger.warn(`outbox pass failed, next in ${RECOVERY_INTERVAL_MS} ms: ${(error as Error).message}`);
+    }
+  }
+
+  /** Queues every stranded `received` row, a batch at a time; returns how many it queued. */
   async recover(): Promise<number> {
     let recovered = 0;
     for (;;) {
@@ -49,5 +68,20 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     }
     if (recovered > 0) this.logger.log(`queued ${recovered} stored event(s) that had not reached Redis`);
     return recovered;
+  }
+
+  /** Adds the jobs that Redis lost for rows `queued` longer than QUEUE_SWEEP_AFTER_SECONDS; returns how many. */
+  async sweep(): Promise<number> {
+    let restored = 0;
+    let after = 0n;
+    for (;;) {
+      const ids = await this.events.findQueuedBefore(this.config.queueSweepAfterMs, after, BATCH_SIZE);
+      if (ids.length === 0) break;
+      restored += await this.enqueuer.restoreLostJobs(ids);
+      after = ids[ids.length - 1];
+      if (ids.length < BATCH_SIZE) break;
+    }
+    if (restored > 0) this.logger.warn(`queued again ${restored} event(s) whose jobs Redis no longer had`);
+    return restored;
   }
 }
