@@ -1,6 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+const MAX_REQUEST_BYTES = 500 * 1024;
+const MAX_EVENT_BYTES = 32 * 1024;
+
 export interface SinkBatch {
   receivedAt: number;
   /** What the sink answered: only batches answered 2xx were accepted. */
@@ -11,16 +14,15 @@ export interface SinkBatch {
   sentAt: string;
 }
 
-export interface SinkAnswer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
+export type SinkAnswer =
+  | { status: number; headers?: Record<string, string>; body?: string }
+  /** Reads the request and never answers (until the sink stops): a client's timeout must end it. */
+  | { hang: true };
 
 /**
  * A local stand-in for Segment's tracking API: `POST /v1/batch` with Basic auth (the write key as
- * user), recording every batch. It can be told to refuse connections, or to give scripted answers
- * (500, 429 with Retry-After, 400) before answering 200 again.
+ * user) and Segment's size limits, recording every batch. It can be told to refuse connections,
+ * to give scripted answers (500, 429 with Retry-After, 400) before answering 200 again, or to hang.
  */
 export class SegmentSink {
   readonly batches: SinkBatch[] = [];
@@ -41,6 +43,11 @@ export class SegmentSink {
 
   get listening(): boolean {
     return this.server !== undefined;
+  }
+
+  /** Every request the sink received, answered or not: a client's hidden retries show here. */
+  get requests(): number {
+    return this.requestTimes.length;
   }
 
   /** Events that the sink accepted (answered 2xx), in arrival order. */
@@ -101,7 +108,13 @@ export class SegmentSink {
       } catch {
         return answer(400, '{"error":"invalid JSON"}');
       }
+      // Segment's limits (its HTTP API guide): 400 for a request over 500 KB or an event over 32 KB.
+      const tooLarge =
+        Buffer.concat(chunks).length > MAX_REQUEST_BYTES ||
+        body.batch.some((event) => Buffer.byteLength(JSON.stringify(event)) > MAX_EVENT_BYTES);
+      if (tooLarge) return answer(400, '{"error":"payload too large"}');
       const scripted = this.script.shift() ?? this.standingAnswer ?? { status: 200, body: '{"success":true}' };
+      if ('hang' in scripted) return;
       const reply = () => {
         this.batches.push({ receivedAt: Date.now(), status: scripted.status, batch: body.batch, sentAt: body.sentAt });
         answer(scripted.status, scripted.body ?? (scripted.status < 300 ? '{"success":true}' : '{"error":"scripted"}'), scripted.headers);

@@ -1,10 +1,26 @@
-import { Analytics, FetchHTTPClient, HTTPClient, HTTPClientRequest, HTTPResponse } from '@segment/analytics-node';
+import { Analytics, HTTPClient, HTTPClientRequest, HTTPResponse } from '@segment/analytics-node';
 import { SegmentTrackCall } from './segment-track.types';
 
-// Segment refuses events over 32 KB; checked before sending so that the reason is ours.
-const MAX_EVENT_BYTES = 32 * 1024;
-const RETRYABLE_STATUSES = new Set([408, 410, 429, 460]);
-const REQUEST_TIMEOUT_MS = 10_000;
+// Segment answers 400 to a whole request over 500 KB, or with an event over 32 KB in it (its HTTP
+// API guide). The SDK's own size checks count the letter "i" and escaped characters, not bytes
+// (ContextBatch.calculateSize in 3.1.0: a 30 KB event counts as 7), so they never fire: the
+// limits are kept here. Our check measures the call before the SDK adds library, _metadata
+// and type to it (about 100 bytes), hence the margin.
+const SEGMENT_MAX_EVENT_BYTES = 32 * 1024;
+const MAX_EVENT_BYTES = SEGMENT_MAX_EVENT_BYTES - 512;
+// So many events of the largest size fit in a request under 500 KB, with room for the envelope.
+const MAX_EVENTS_PER_REQUEST = Math.floor((480 * 1024) / SEGMENT_MAX_EVENT_BYTES);
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+// The SDK's flushInterval: calls made within 10 ms of each other share a request.
+const FLUSH_INTERVAL_MS = 10;
+// A refusal's body is read up to this many bytes (Segment's are a line of JSON); a reason keeps
+// this many characters of it.
+const MAX_BODY_BYTES_READ = 4096;
+const MAX_REASON_DETAIL_CHARS = 300;
+// 4xx answers worth another attempt: the SDK's own list (408, 410, 429, 460), plus 401 and 403,
+// which say the write key is wrong or revoked: a configuration error that the operator can fix
+// while the event waits, so it is retried with backoff like an outage rather than failed at once.
+const RETRYABLE_CLIENT_ERRORS = new Set([401, 403, 408, 410, 429, 460]);
 
 /** Why a track call was not delivered; `retryable` says whether another attempt may succeed. */
 export class SegmentDeliveryError extends Error {
@@ -19,72 +35,126 @@ export class SegmentDeliveryError extends Error {
   }
 }
 
-interface RefusedResponse {
-  status: number;
-  retryAfterMs?: number;
-  body: string;
+/** 5xx but 501 and 505 (no retry makes the server support the request), and the 4xx listed above. */
+function isRetryableStatus(status: number): boolean {
+  if (status >= 500) return status !== 501 && status !== 505;
+  if (status >= 400) return RETRYABLE_CLIENT_ERRORS.has(status);
+  return true; // 1xx or 3xx (a redirect fetch did not follow): not an answer about the event
 }
-const REFUSED_MARKER = 'segment-refused:';
 
-function retryAfterMsOf(header: string | null | undefined): number | undefined {
+/** Retry-After as delay-seconds or as an HTTP-date (RFC 9110); anything else is ignored. */
+function retryAfterMsOf(header: string | null): number | undefined {
   if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(seconds, 0) * 1000;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(header)) return Number(header) * 1000;
   const date = Date.parse(header);
   return Number.isNaN(date) ? undefined : Math.max(date - Date.now(), 0);
 }
 
-function headerOf(response: HTTPResponse, name: string): string | undefined {
-  const { headers } = response;
-  if (!headers) return undefined;
-  if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(k: string): string | null }).get(name) ?? undefined;
-  const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
-  return entry ? String(entry[1]) : undefined;
+/** One line of at most MAX_REASON_DETAIL_CHARS characters, with the write key masked. */
+function readable(text: string, writeKey: string): string {
+  const line = text
+    .split(writeKey)
+    .join('***')
+    .replace(/[\s\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
+  return line.length > MAX_REASON_DETAIL_CHARS ? `${line.slice(0, MAX_REASON_DETAIL_CHARS)}...` : line;
+}
+
+// Errors from fetch (undici) are read by shape: under Jest they come from another realm, where
+// `instanceof Error` is false.
+function nameOf(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+}
+
+function messageOf(error: unknown): string {
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(error);
+}
+
+/** The first MAX_BODY_BYTES_READ bytes of a body, or what arrived of them: the status already said what matters. */
+async function bodyPrefixOf(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_BODY_BYTES_READ) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // Reset or timed out halfway through the body: keep what arrived.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES_READ).toString('utf8');
 }
 
 /**
- * The SDK retries 5xx and 429 by itself, for minutes, where BullMQ cannot see it. Every
- * non-2xx answer is handed to the SDK as a 400, which it gives up on at once; the real status,
- * Retry-After and body travel in the status text, and BullMQ's retry policy decides.
+ * The SDK's documented `httpClient` hook, so that what Segment answered reaches the worker as it was.
+ * It sends each batch and throws a SegmentDeliveryError for every answer that is not 2xx and for
+ * every request that got no answer; the SDK, told `maxRetries: 0`, gives up on a batch whose request
+ * threw and hands that same error to each of its events (`'error'`, code `delivery_failure`).
+ *
+ * The SDK must never see a real refusal. Its publisher (3.1.0) treats 3xx as delivered, and with
+ * `maxRetries: 0` still retries a 429 that carries Retry-After in seconds, up to 20 times, each after
+ * waiting it out (1 s to 300 s), while every other batch waits too. Everything else it would retry
+ * (5xx, 408, 410, 460, 429 without Retry-After, network errors) counts against maxRetries and so
+ * fails at once. BullMQ owns retries: test/segment-client.contract.e2e-spec.ts counts the requests.
  */
-class NoRetryHttpClient implements HTTPClient {
-  private readonly fetchClient = new FetchHTTPClient();
+class SegmentHttpClient implements HTTPClient {
+  constructor(
+    private readonly writeKey: string,
+    private readonly requestTimeoutMs: number,
+  ) {}
 
   async makeRequest(request: HTTPClientRequest): Promise<HTTPResponse> {
-    const response = await this.fetchClient.makeRequest(request);
-    if (response.status >= 200 && response.status < 300) return response;
-    const refused: RefusedResponse = {
-      status: response.status,
-      retryAfterMs: retryAfterMsOf(headerOf(response, 'retry-after')),
-      body: (await response.text?.().catch(() => '')) ?? '',
-    };
-    return { status: 400, statusText: `${REFUSED_MARKER}${JSON.stringify(refused)}`, headers: {} };
+    let response: Response;
+    try {
+      response = await fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    const body = await bodyPrefixOf(response);
+    if (response.status >= 200 && response.status < 300) {
+      return { status: response.status, statusText: response.statusText, headers: response.headers };
+    }
+    const detail = readable(body, this.writeKey);
+    throw new SegmentDeliveryError(
+      `Segment answered ${response.status}${detail ? `: ${detail}` : ''}`,
+      isRetryableStatus(response.status),
+      response.status,
+      retryAfterMsOf(response.headers.get('retry-after')),
+    );
   }
-}
 
-function deliveryErrorOf(reason: unknown): SegmentDeliveryError {
-  const message = reason instanceof Error ? reason.message : String(reason);
-  const marker = message.indexOf(REFUSED_MARKER);
-  if (marker === -1) {
-    // No HTTP answer: network error, timeout, connection refused.
-    return new SegmentDeliveryError(`Segment unreachable: ${message}`, true);
+  private unreachable(error: unknown): SegmentDeliveryError {
+    if (nameOf(error) === 'TimeoutError') {
+      return new SegmentDeliveryError(`Segment unreachable: no answer within ${this.requestTimeoutMs} ms`, true);
+    }
+    // fetch says "fetch failed"; what happened (ECONNREFUSED, ENOTFOUND, a reset) is its cause.
+    const cause = (error as { cause?: unknown } | undefined)?.cause;
+    return new SegmentDeliveryError(`Segment unreachable: ${readable(messageOf(cause ?? error), this.writeKey)}`, true);
   }
-  const refused = JSON.parse(message.slice(marker + REFUSED_MARKER.length)) as RefusedResponse;
-  const retryable = refused.status >= 500 ? ![501, 505].includes(refused.status) : RETRYABLE_STATUSES.has(refused.status);
-  const body = refused.body.replace(/\s+/g, ' ').slice(0, 300);
-  return new SegmentDeliveryError(
-    `Segment answered ${refused.status}${body ? `: ${body}` : ''}`,
-    retryable,
-    refused.status,
-    refused.retryAfterMs,
-  );
 }
 
 export interface SegmentClientOptions {
   writeKey: string;
   host: string;
-  /** Events sent together in one request; a job still waits for its own event's result. */
+  /**
+   * Events sent together in one request (at most 15, so that a request of the largest events stays
+   * under Segment's 500 KB); a job still waits for its own event's result.
+   */
   maxBatchSize: number;
+  /** How long one request to Segment may take, answer included; 10 s unless set. */
+  requestTimeoutMs?: number;
 }
 
 interface PendingDelivery {
@@ -92,32 +162,43 @@ interface PendingDelivery {
   reject: (error: SegmentDeliveryError) => void;
 }
 
-// Longer than a request may take (REQUEST_TIMEOUT_MS) plus the batching interval.
-const DELIVERY_RESULT_TIMEOUT_MS = REQUEST_TIMEOUT_MS + 5_000;
-
 /** Sends track calls and resolves once Segment accepted each one; rejects with a SegmentDeliveryError. */
 export class SegmentClient {
   private readonly analytics: Analytics;
+  private readonly writeKey: string;
   /** Per Segment messageId, the jobs waiting for its delivery result. */
   private readonly pending = new Map<string, PendingDelivery[]>();
+  /** A request ends within its timeout; past this, the SDK lost the result (a bug), and the job retries. */
+  private readonly deliveryResultTimeoutMs: number;
 
   constructor(options: SegmentClientOptions) {
+    const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.writeKey = options.writeKey;
+    this.deliveryResultTimeoutMs = requestTimeoutMs + FLUSH_INTERVAL_MS + 5_000;
     this.analytics = new Analytics({
       writeKey: options.writeKey,
       host: options.host,
       path: '/v1/batch',
       maxRetries: 0,
-      flushAt: options.maxBatchSize,
-      flushInterval: 10,
-      httpRequestTimeout: REQUEST_TIMEOUT_MS,
-      httpClient: new NoRetryHttpClient(),
+      flushAt: Math.min(options.maxBatchSize, MAX_EVENTS_PER_REQUEST),
+      flushInterval: FLUSH_INTERVAL_MS,
+      httpRequestTimeout: requestTimeoutMs,
+      httpClient: new SegmentHttpClient(options.writeKey, requestTimeoutMs),
     });
     // The SDK's per-call callback is held back until 300 ms after the call (a browser-minded
     // minimum), which caps a worker at a few hundred events a second; its delivery events are not.
     this.analytics.on('track', (context) => this.settle(context.event.messageId));
     this.analytics.on('error', (error) => {
-      if (error.code === 'delivery_failure' && error.ctx) this.settle(error.ctx.event.messageId, deliveryErrorOf(error.reason));
+      if (error.code === 'delivery_failure' && error.ctx) this.settle(error.ctx.event.messageId, this.deliveryErrorOf(error.reason));
     });
+  }
+
+  /** Our HTTP client's error as it threw it, or one for a batch the SDK gave up on without a request of ours. */
+  private deliveryErrorOf(reason: unknown): SegmentDeliveryError {
+    if (reason instanceof SegmentDeliveryError) return reason;
+    // The SDK gave up by itself (its size checks, closeAndFlush's deadline): Segment never said the event is wrong.
+    const message = readable(messageOf(reason), this.writeKey);
+    return new SegmentDeliveryError(`Segment client did not send the event: ${message}`, true);
   }
 
   /** A delivery that gave up waiting; the last one of its messageId takes the entry with it. */
@@ -138,7 +219,10 @@ export class SegmentClient {
   async track(call: SegmentTrackCall): Promise<void> {
     const size = Buffer.byteLength(JSON.stringify(call));
     if (size > MAX_EVENT_BYTES) {
-      throw new SegmentDeliveryError(`event is ${size} bytes, over Segment's ${MAX_EVENT_BYTES}-byte limit`, false);
+      throw new SegmentDeliveryError(
+        `event is ${size} bytes, over the ${MAX_EVENT_BYTES}-byte limit (Segment's 32 KB, less what the SDK adds)`,
+        false,
+      );
     }
     // An event dispatched before the SDK's plugin is registered waits in its internal queue, and
     // while that queue is not empty every later event goes through it one at a time, each
@@ -147,8 +231,8 @@ export class SegmentClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.forget(call.messageId, delivery);
-        reject(new SegmentDeliveryError(`no delivery result from the Segment client within ${DELIVERY_RESULT_TIMEOUT_MS} ms`, true));
-      }, DELIVERY_RESULT_TIMEOUT_MS);
+        reject(new SegmentDeliveryError(`no delivery result from the Segment client within ${this.deliveryResultTimeoutMs} ms`, true));
+      }, this.deliveryResultTimeoutMs);
       const delivery: PendingDelivery = {
         resolve: () => {
           clearTimeout(timer);
