@@ -176,6 +176,7 @@ describe('SegmentForwardingService', () => {
     await expect(failure).rejects.toThrow(`event ${EVENT_ID} has no dedupe key`);
     expect(segment.sent).toEqual([]);
     expect(events.forwarded).toEqual([]);
+    expect(events.failedAttempts).toEqual([{ id: EVENT_ID, reason: `event ${EVENT_ID} has no dedupe key`, final: true }]);
   });
 
   it('records as forwarded, without sending again, an event that an earlier attempt delivered', async () => {

@@ -56,7 +56,11 @@ export class SegmentForwardingService {
       await this.events.markForwarded(event.id, attempt.deliveredMessageId);
       return 'forwarded';
     }
-    if (event.dedupeOwner === null) throw new UnrecoverableError(`event ${event.id} has no dedupe key`);
+    if (event.dedupeOwner === null) {
+      const reason = `event ${event.id} has no dedupe key`;
+      await this.events.recordFailedAttempt(event.id, reason, true);
+      throw new UnrecoverableError(reason);
+    }
     if (event.dedupeOwner !== event.id) {
       await this.events.markDuplicate(event.id, event.dedupeOwner);
       return 'duplicate';
