@@ -123,7 +123,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
     it('shows one event: the payload as received, the Segment call, status, attempts and last error', async () => {
       await api.postWebhook(`[${sampleWithMessageId('click', '19421777835146491')}]`);
       await settled();
-      const [{ id }] = await db.query<{ id: string }>('select id::text from mailjet_events');
+      const [{ id }] = await db.events();
       const response = await admin('GET', `/admin/events/${id}`);
       expect(response.statusCode).toBe(200);
       expect(response.body).toContain('"MessageID": 19421777835146491');
@@ -170,7 +170,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
       for (let i = 0; i < 5; i++) {
         await api.postWebhook(`[${Array.from({ length: 10 }, (_, j) => sampleWithMessageId('open', String(1000 + i * 10 + j))).join(',')}]`);
       }
-      const before = (await db.query<{ id: string }>('select id::text from mailjet_events order by id desc')).map((r) => r.id);
+      const newestFirst = (await db.events()).map((event) => event.id).reverse();
       const seen: string[] = [];
       let cursor: string | null = null;
       let posted = 0;
@@ -183,7 +183,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
         // New events arrive between pages.
         await api.postWebhook(sampleWithMessageId('click', String(5000 + posted++)));
       } while (cursor);
-      expect(seen).toEqual(before);
+      expect(seen).toEqual(newestFirst);
       expect(new Set(seen).size).toBe(50);
     });
 
@@ -259,7 +259,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
       await settled();
       await api.postWebhook(sampleWithMessageId('open', '950'));
       await settled();
-      const [owner, duplicate] = await db.query<{ id: string }>('select id::text from mailjet_events order by id');
+      const [owner, duplicate] = await db.events();
 
       expect((await admin('POST', `/admin/events/${owner.id}/requeue`)).statusCode).toBe(409);
       expect((await admin('POST', `/admin/events/${duplicate.id}/requeue?force=true`)).statusCode).toBe(409);

@@ -40,8 +40,7 @@ describe('ingest while a backing service is unreachable', () => {
         intervalMs: 200,
       });
       expect(Date.now() - restoredAt).toBeLessThan(30000);
-      const ids = await db.query<{ id: string }>('select id::text from mailjet_events order by id');
-      for (const { id } of ids) expect(await api.queue.getJob(forwardEventJobId(id))).toBeDefined();
+      for (const { id } of await db.events()) expect(await api.queue.getJob(forwardEventJobId(id))).toBeDefined();
       // Queued once each, even though the recovery loop may have seen them more than once.
       expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(2);
       expect((await api.get('/health/ready')).statusCode).toBe(200);

@@ -83,9 +83,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
       expect(response.statusCode).toBe(200);
       expect(response.json()).toEqual({ received: 1, accepted: 1, invalid: 0 });
 
-      const [row] = await db.query<{ id: string; message_id: string; event_type: string; payload: string }>(
-        'select id::text, message_id, event_type, payload::text from mailjet_events',
-      );
+      const [row] = await db.events();
       expect(row).toMatchObject({ message_id: SAMPLE_MESSAGE_IDS[type], event_type: type, payload: MAILJET_SAMPLES[type] });
       await waitFor('the event to be queued', async () => (await db.count("status = 'queued'")) === 1);
       expect(await jobExists(row.id)).toBe(true);
@@ -97,7 +95,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     const response = await api.postWebhook(body);
     expect(response.json()).toEqual({ received: 7, accepted: 7, invalid: 0 });
     await waitFor('all seven to be queued', async () => (await db.count("status = 'queued'")) === 7);
-    const rows = await db.query<{ id: string; event_type: string }>('select id::text, event_type from mailjet_events order by id');
+    const rows = await db.events();
     expect(rows.map((row) => row.event_type)).toEqual([...MAILJET_EVENT_TYPES]);
     for (const row of rows) expect(await jobExists(row.id)).toBe(true);
     expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(7);
@@ -110,7 +108,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     ];
     const response = await api.postWebhook(`[ ${elements[0]} ,\n${elements[1]}]`);
     expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
-    const rows = await db.query<{ payload: string }>('select payload::text from mailjet_events order by id');
+    const rows = await db.events();
     expect(rows.map((row) => row.payload)).toEqual(elements);
   });
 

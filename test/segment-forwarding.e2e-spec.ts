@@ -19,15 +19,6 @@ const SEGMENT_EVENTS = {
   unsub: 'Email Unsubscribed',
 };
 
-interface EventRow {
-  id: string;
-  status: string;
-  attempts: number;
-  last_error: string | null;
-  segment_message_id: string | null;
-  dedupe_key: string;
-}
-
 describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Segment sink)', () => {
   const db = new TestDatabase();
   let pipeline: PipelineHarness;
@@ -48,13 +39,9 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     await db.close();
   });
 
-  const rows = () =>
-    db.query<EventRow>(
-      'select id::text, status::text, attempts, last_error, segment_message_id, dedupe_key from mailjet_events order by id',
-    );
   const settled = async (count: number) =>
     waitFor(`${count} event(s) to settle`, async () => {
-      const all = await rows();
+      const all = await db.events();
       return all.length === count && all.every((row) => !['received', 'queued'].includes(row.status)) ? all : undefined;
     });
 
@@ -71,7 +58,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
         type: 'track',
         event: SEGMENT_EVENTS[type],
         anonymousId: sample.email,
-        messageId: segmentMessageIdOf(stored[index].dedupe_key),
+        messageId: segmentMessageIdOf(stored[index].dedupe_key!),
         timestamp: new Date(sample.time * 1000).toISOString(),
         properties: { email_id: SAMPLE_MESSAGE_IDS[type], message_guid: sample.Message_GUID, custom_id: 'helloworld' },
         context: { integration: { name: 'mailjet' }, traits: { email: sample.email } },
@@ -85,7 +72,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     const answers = await Promise.all([1, 2, 3].map(() => api.postWebhook(GROUPED_SENT_SAMPLE)));
     expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
     const stored = await settled(6);
-    const byKey = new Map<string, string[]>();
+    const byKey = new Map<string | null, string[]>();
     for (const row of stored) byKey.set(row.dedupe_key, [...(byKey.get(row.dedupe_key) ?? []), row.status]);
     expect(byKey.size).toBe(2);
     for (const statuses of byKey.values()) expect(statuses.sort()).toEqual(['duplicate', 'duplicate', 'forwarded']);
