@@ -32,10 +32,8 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
     ({ api, worker, sink } = pipeline);
   });
   beforeEach(async () => {
-    await settled();
-    await db.reset();
+    await pipeline.reset(db);
     await db.query('delete from identities');
-    sink.reset();
   });
   afterAll(async () => {
     await pipeline.close();

@@ -10,7 +10,6 @@ import { waitFor } from './support/wait-for';
 describe('ingest while a backing service is unreachable', () => {
   const db = new TestDatabase();
   afterAll(() => db.close());
-  beforeEach(() => db.reset());
 
   describe('Redis', () => {
     const redisProxy = new TcpProxy({ host: '127.0.0.1', port: 6379 });
@@ -20,6 +19,7 @@ describe('ingest while a backing service is unreachable', () => {
       await redisProxy.start();
       api = await ApiHarness.start(testConfig({ REDIS_URL: redisProxy.url('redis') }));
     });
+    beforeEach(() => api.reset(db));
     afterAll(async () => {
       await api.close();
       await redisProxy.stop();
@@ -57,6 +57,7 @@ describe('ingest while a backing service is unreachable', () => {
       url.host = `127.0.0.1:${postgresProxy.port}`;
       api = await ApiHarness.start(testConfig({ DATABASE_URL: url.toString() }));
     });
+    beforeEach(() => api.reset(db));
     afterAll(async () => {
       await api.close();
       await postgresProxy.stop();

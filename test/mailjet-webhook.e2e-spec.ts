@@ -13,12 +13,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
   beforeAll(async () => {
     api = await ApiHarness.start(testConfig({ WEBHOOK_MAX_BODY_BYTES: String(64 * 1024) }));
   });
-  beforeEach(async () => {
-    // A test that did not wait for its events to be queued must not leak jobs into the next one.
-    await waitFor('the previous test to finish queueing', async () => (await db.count("status = 'received'")) === 0);
-    await db.reset();
-    await api.queue.drain(true);
-  });
+  beforeEach(() => api.reset(db));
   afterAll(async () => {
     await api.close();
     await db.close();

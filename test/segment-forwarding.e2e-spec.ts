@@ -30,10 +30,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
     ({ api, worker, sink } = pipeline);
   });
-  beforeEach(async () => {
-    await db.reset();
-    sink.reset();
-  });
+  beforeEach(() => pipeline.reset(db));
   afterAll(async () => {
     await pipeline.close();
     await db.close();

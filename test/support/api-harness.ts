@@ -5,7 +5,9 @@ import type { LightMyRequestResponse } from 'fastify';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/api.app';
+import { TestDatabase } from './database';
 import { basicAuth, TEST_REDIS_URL, testConfig } from './test-env';
+import { waitFor } from './wait-for';
 
 /** The api as production builds it, on real PostgreSQL and Redis, driven through Fastify's inject. */
 export class ApiHarness {
@@ -38,6 +40,21 @@ export class ApiHarness {
 
   get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
     return this.app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
+  }
+
+  /**
+   * Between two tests: lets the api finish queueing what it stored, removes every job of this
+   * queue (the next test's events take the same ids again), then empties the database.
+   */
+  async reset(db: TestDatabase): Promise<void> {
+    await waitFor('the api to finish queueing the events it stored', async () => (await db.count("status = 'received'")) === 0);
+    // An active job cannot be removed: wait for it to finish (or fail back to delayed, drained next round).
+    await waitFor('no job left in flight', async () => {
+      await this.queue.drain(true);
+      return (await this.queue.getJobCountByTypes('active', 'waiting', 'delayed', 'prioritized')) === 0;
+    });
+    for (const finished of ['completed', 'failed'] as const) await this.queue.clean(0, 0, finished);
+    await db.reset();
   }
 
   async close(): Promise<void> {
