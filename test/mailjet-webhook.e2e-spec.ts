@@ -3,7 +3,7 @@ import { forwardEventJobId } from '@app/queue';
 import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS } from './fixtures/mailjet-samples';
 import { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
-import { basicAuth, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
+import { ADMIN_TOKEN, basicAuth, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
@@ -26,7 +26,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
       ['no credentials', null],
       ['a wrong password', basicAuth(WEBHOOK_USER, 'wrong')],
       ['a wrong user', basicAuth('other', WEBHOOK_PASSWORD)],
-      ['a bearer token', 'Bearer test-admin-token'],
+      ['the admin token', `Bearer ${ADMIN_TOKEN}`],
       ['a malformed header', 'Basic !!!'],
     ])('answers 401 with WWW-Authenticate for %s, and stores nothing', async (_, authorization) => {
       const response = await api.postWebhook(MAILJET_SAMPLES.open, { authorization });

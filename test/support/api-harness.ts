@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
-import type { LightMyRequestResponse } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/api.app';
@@ -35,11 +35,25 @@ export class ApiHarness {
   ): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = { 'content-type': contentType };
     if (authorization !== null) headers.authorization = authorization;
-    return this.app.getHttpAdapter().getInstance().inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
+    return this.inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
   }
 
   get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-    return this.app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
+    return this.inject({ method: 'GET', url, headers });
+  }
+
+  /** A call to the admin API with the configured token, unless `headers` replaces it. */
+  admin(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    body?: object,
+    headers: Record<string, string> = { authorization: `Bearer ${this.config.adminToken}` },
+  ): Promise<LightMyRequestResponse> {
+    return this.inject({ method, url, headers, ...(body ? { payload: body } : {}) });
+  }
+
+  inject(options: InjectOptions): Promise<LightMyRequestResponse> {
+    return this.app.getHttpAdapter().getInstance().inject(options);
   }
 
   /**

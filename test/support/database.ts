@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import { TEST_DATABASE_URL } from './test-env';
+import { waitFor } from './wait-for';
 
 /** A stored event as tests read it: the id as exact digits, the payload as the text received. */
 export interface StoredEvent {
@@ -26,15 +27,15 @@ export class TestDatabase {
   readonly pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
 
   /**
-   * Empties the tables and starts the ids again at FIRST_EVENT_ID. Restarting in every test keeps
-   * every test on the digit boundary and the sequence far from the end of bigint however many
-   * runs reuse the database. Ids repeat, then, and job ids with them (`event-<id>`): a job of an
-   * earlier test would turn the add of a new one into a no-op. So call this only with a queue
-   * prefix that holds no job: a fresh one, or after `ApiHarness.reset` emptied it (which then
-   * calls this).
+   * Empties the tables (identity mappings too) and starts the ids again at FIRST_EVENT_ID.
+   * Restarting in every test, not once per run, keeps every test on the digit boundary and the
+   * sequence far from the end of bigint however many runs reuse the database. Ids repeat, then,
+   * and job ids with them (`event-<id>`): a job left by an earlier test would turn the add of a
+   * new one into a no-op. So call this only with a queue prefix that holds no job: a fresh one,
+   * or through `ApiHarness.reset`, which empties the queue first.
    */
   async reset(): Promise<void> {
-    await this.pool.query('truncate mailjet_events, dedupe_keys cascade');
+    await this.pool.query('truncate mailjet_events, dedupe_keys, identities cascade');
     await this.pool.query(`select setval(pg_get_serial_sequence('mailjet_events', 'id'), $1, false)`, [FIRST_EVENT_ID.toString()]);
   }
 
@@ -52,6 +53,18 @@ export class TestDatabase {
               e.dedupe_key, e.segment_message_id, e.payload::text as payload
        from mailjet_events e order by e.id`,
     );
+  }
+
+  /**
+   * Waits until no stored event is still `received` or `queued` (and, given `count`, exactly
+   * that many are stored); returns them oldest first.
+   */
+  settled(count?: number): Promise<StoredEvent[]> {
+    return waitFor(`${count ?? 'every'} stored event(s) to settle`, async () => {
+      const events = await this.events();
+      const pending = events.some((event) => event.status === 'received' || event.status === 'queued');
+      return !pending && (count === undefined || events.length === count) ? events : undefined;
+    });
   }
 
   async count(where = 'true', params: unknown[] = []): Promise<number> {
