@@ -10,7 +10,6 @@ import { waitFor } from './support/wait-for';
 describe('ingest while a backing service is unreachable', () => {
   const db = new TestDatabase();
   afterAll(() => db.close());
-  beforeEach(() => db.reset());
 
   describe('Redis', () => {
     const redisProxy = new TcpProxy({ host: '127.0.0.1', port: 6379 });
@@ -20,6 +19,7 @@ describe('ingest while a backing service is unreachable', () => {
       await redisProxy.start();
       api = await ApiHarness.start(testConfig({ REDIS_URL: redisProxy.url('redis') }));
     });
+    beforeEach(() => api.reset(db));
     afterAll(async () => {
       await api.close();
       await redisProxy.stop();
@@ -34,14 +34,12 @@ describe('ingest while a backing service is unreachable', () => {
       expect((await api.get('/health/ready')).statusCode).toBe(503);
 
       await redisProxy.restore();
-      const restoredAt = Date.now();
+      // The deadline is the assertion: the recovery loop queues them within 30 s of Redis being back.
       await waitFor('the recovery loop to queue both events', async () => (await db.count("status = 'queued'")) === 2, {
         timeoutMs: 30000,
         intervalMs: 200,
       });
-      expect(Date.now() - restoredAt).toBeLessThan(30000);
-      const ids = await db.query<{ id: string }>('select id::text from mailjet_events order by id');
-      for (const { id } of ids) expect(await api.queue.getJob(forwardEventJobId(id))).toBeDefined();
+      for (const { id } of await db.events()) expect(await api.queue.getJob(forwardEventJobId(id))).toBeDefined();
       // Queued once each, even though the recovery loop may have seen them more than once.
       expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(2);
       expect((await api.get('/health/ready')).statusCode).toBe(200);
@@ -50,14 +48,15 @@ describe('ingest while a backing service is unreachable', () => {
 
   describe('PostgreSQL', () => {
     const postgresProxy = new TcpProxy({ host: '127.0.0.1', port: 5432 });
+    const databaseUrl = new URL(TEST_DATABASE_URL);
     let api: ApiHarness;
 
     beforeAll(async () => {
       await postgresProxy.start();
-      const url = new URL(TEST_DATABASE_URL);
-      url.host = `127.0.0.1:${postgresProxy.port}`;
-      api = await ApiHarness.start(testConfig({ DATABASE_URL: url.toString() }));
+      databaseUrl.host = `127.0.0.1:${postgresProxy.port}`;
+      api = await ApiHarness.start(testConfig({ DATABASE_URL: databaseUrl.toString() }));
     });
+    beforeEach(() => api.reset(db));
     afterAll(async () => {
       await api.close();
       await postgresProxy.stop();
@@ -67,7 +66,9 @@ describe('ingest while a backing service is unreachable', () => {
       await postgresProxy.cut();
       const response = await api.postWebhook(`[${MAILJET_SAMPLES.open},${MAILJET_SAMPLES.click}]`);
       expect(response.statusCode).toBe(503);
-      expect(response.body).not.toContain('postgres://');
+      // Neither the connection string nor the address the driver failed to reach.
+      expect(response.body).not.toContain(databaseUrl.toString());
+      expect(response.body).not.toContain(databaseUrl.host);
       expect(await db.count()).toBe(0);
       const ready = await api.get('/health/ready');
       expect(ready.statusCode).toBe(503);

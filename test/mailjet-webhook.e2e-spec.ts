@@ -3,7 +3,7 @@ import { forwardEventJobId } from '@app/queue';
 import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS } from './fixtures/mailjet-samples';
 import { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
-import { basicAuth, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
+import { ADMIN_TOKEN, basicAuth, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
@@ -13,12 +13,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
   beforeAll(async () => {
     api = await ApiHarness.start(testConfig({ WEBHOOK_MAX_BODY_BYTES: String(64 * 1024) }));
   });
-  beforeEach(async () => {
-    // A test that did not wait for its events to be queued must not leak jobs into the next one.
-    await waitFor('the previous test to finish queueing', async () => (await db.count("status = 'received'")) === 0);
-    await db.reset();
-    await api.queue.drain(true);
-  });
+  beforeEach(() => api.reset(db));
   afterAll(async () => {
     await api.close();
     await db.close();
@@ -31,7 +26,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
       ['no credentials', null],
       ['a wrong password', basicAuth(WEBHOOK_USER, 'wrong')],
       ['a wrong user', basicAuth('other', WEBHOOK_PASSWORD)],
-      ['a bearer token', 'Bearer test-admin-token'],
+      ['the admin token', `Bearer ${ADMIN_TOKEN}`],
       ['a malformed header', 'Basic !!!'],
     ])('answers 401 with WWW-Authenticate for %s, and stores nothing', async (_, authorization) => {
       const response = await api.postWebhook(MAILJET_SAMPLES.open, { authorization });
@@ -83,9 +78,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
       expect(response.statusCode).toBe(200);
       expect(response.json()).toEqual({ received: 1, accepted: 1, invalid: 0 });
 
-      const [row] = await db.query<{ id: string; message_id: string; event_type: string; payload: string }>(
-        'select id::text, message_id, event_type, payload::text from mailjet_events',
-      );
+      const [row] = await db.events();
       expect(row).toMatchObject({ message_id: SAMPLE_MESSAGE_IDS[type], event_type: type, payload: MAILJET_SAMPLES[type] });
       await waitFor('the event to be queued', async () => (await db.count("status = 'queued'")) === 1);
       expect(await jobExists(row.id)).toBe(true);
@@ -97,7 +90,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     const response = await api.postWebhook(body);
     expect(response.json()).toEqual({ received: 7, accepted: 7, invalid: 0 });
     await waitFor('all seven to be queued', async () => (await db.count("status = 'queued'")) === 7);
-    const rows = await db.query<{ id: string; event_type: string }>('select id::text, event_type from mailjet_events order by id');
+    const rows = await db.events();
     expect(rows.map((row) => row.event_type)).toEqual([...MAILJET_EVENT_TYPES]);
     for (const row of rows) expect(await jobExists(row.id)).toBe(true);
     expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(7);
@@ -110,7 +103,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     ];
     const response = await api.postWebhook(`[ ${elements[0]} ,\n${elements[1]}]`);
     expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
-    const rows = await db.query<{ payload: string }>('select payload::text from mailjet_events order by id');
+    const rows = await db.events();
     expect(rows.map((row) => row.payload)).toEqual(elements);
   });
 

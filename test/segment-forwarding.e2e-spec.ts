@@ -6,7 +6,6 @@ import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
 import { PipelineHarness } from './support/pipeline-harness';
 import type { SegmentSink } from './support/segment-sink';
-import { waitFor } from './support/wait-for';
 import type { WorkerHarness } from './support/worker-harness';
 
 const SEGMENT_EVENTS = {
@@ -19,15 +18,6 @@ const SEGMENT_EVENTS = {
   unsub: 'Email Unsubscribed',
 };
 
-interface EventRow {
-  id: string;
-  status: string;
-  attempts: number;
-  last_error: string | null;
-  segment_message_id: string | null;
-  dedupe_key: string;
-}
-
 describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Segment sink)', () => {
   const db = new TestDatabase();
   let pipeline: PipelineHarness;
@@ -39,28 +29,15 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
     ({ api, worker, sink } = pipeline);
   });
-  beforeEach(async () => {
-    await db.reset();
-    sink.reset();
-  });
+  beforeEach(() => pipeline.reset(db));
   afterAll(async () => {
     await pipeline.close();
     await db.close();
   });
 
-  const rows = () =>
-    db.query<EventRow>(
-      'select id::text, status::text, attempts, last_error, segment_message_id, dedupe_key from mailjet_events order by id',
-    );
-  const settled = async (count: number) =>
-    waitFor(`${count} event(s) to settle`, async () => {
-      const all = await rows();
-      return all.length === count && all.every((row) => !['received', 'queued'].includes(row.status)) ? all : undefined;
-    });
-
   it('forwards every type once, with the expected track call', async () => {
     for (const type of MAILJET_EVENT_TYPES) expect((await api.postWebhook(MAILJET_SAMPLES[type])).statusCode).toBe(200);
-    const stored = await settled(7);
+    const stored = await db.settled(7);
     expect(stored.map((row) => [row.status, row.attempts])).toEqual(Array(7).fill(['forwarded', 1]));
     const accepted = sink.accepted;
     expect(accepted).toHaveLength(7);
@@ -71,7 +48,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
         type: 'track',
         event: SEGMENT_EVENTS[type],
         anonymousId: sample.email,
-        messageId: segmentMessageIdOf(stored[index].dedupe_key),
+        messageId: segmentMessageIdOf(stored[index].dedupe_key!),
         timestamp: new Date(sample.time * 1000).toISOString(),
         properties: { email_id: SAMPLE_MESSAGE_IDS[type], message_guid: sample.Message_GUID, custom_id: 'helloworld' },
         context: { integration: { name: 'mailjet' }, traits: { email: sample.email } },
@@ -84,8 +61,8 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   it('forwards the same grouped body posted three times concurrently once, and marks the others duplicate', async () => {
     const answers = await Promise.all([1, 2, 3].map(() => api.postWebhook(GROUPED_SENT_SAMPLE)));
     expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
-    const stored = await settled(6);
-    const byKey = new Map<string, string[]>();
+    const stored = await db.settled(6);
+    const byKey = new Map<string | null, string[]>();
     for (const row of stored) byKey.set(row.dedupe_key, [...(byKey.get(row.dedupe_key) ?? []), row.status]);
     expect(byKey.size).toBe(2);
     for (const statuses of byKey.values()) expect(statuses.sort()).toEqual(['duplicate', 'duplicate', 'forwarded']);
@@ -95,7 +72,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   it('retries a 500 with backoff: three failures, then delivered on attempt 4', async () => {
     sink.answerNext(3, { status: 500, body: '{"error":"internal"}' });
     await api.postWebhook(sampleWithMessageId('open', '1001'));
-    const [row] = await settled(1);
+    const [row] = await db.settled(1);
     expect(row).toMatchObject({ status: 'forwarded', attempts: 4, last_error: null });
     expect(sink.batches.map((b) => b.status)).toEqual([500, 500, 500, 200]);
     expect(sink.accepted).toHaveLength(1);
@@ -104,7 +81,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   it('fails a 400 at once with the reason, and sends no more requests', async () => {
     sink.answerNext(1, { status: 400, body: '{"error":"bad event"}' });
     await api.postWebhook(sampleWithMessageId('click', '1002'));
-    const [row] = await settled(1);
+    const [row] = await db.settled(1);
     expect(row).toMatchObject({ status: 'failed', attempts: 1 });
     expect(row.last_error).toBe('Segment answered 400: {"error":"bad event"}');
     // The job is failed for good: no retry is scheduled, so no later request can come.
@@ -115,7 +92,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   it('honours Retry-After on a 429: no request before it, then delivered', async () => {
     sink.answerNext(1, { status: 429, headers: { 'Retry-After': '2' } });
     await api.postWebhook(sampleWithMessageId('unsub', '1003'));
-    const [row] = await settled(1);
+    const [row] = await db.settled(1);
     expect(row).toMatchObject({ status: 'forwarded', attempts: 2 });
     expect(sink.requestTimes).toHaveLength(2);
     expect(sink.requestTimes[1] - sink.requestTimes[0]).toBeGreaterThanOrEqual(2000);
@@ -124,7 +101,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
   it('fails after the last attempt with the last error', async () => {
     sink.answerNext(5, { status: 503, body: 'unavailable' });
     await api.postWebhook(sampleWithMessageId('bounce', '1004'));
-    const [row] = await settled(1);
+    const [row] = await db.settled(1);
     expect(row).toMatchObject({ status: 'failed', attempts: 5, last_error: 'Segment answered 503: unavailable' });
     expect(sink.accepted).toHaveLength(0);
   });
@@ -133,7 +110,7 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     await sink.refuseConnections();
     try {
       await api.postWebhook(sampleWithMessageId('spam', '1005'));
-      const [row] = await settled(1);
+      const [row] = await db.settled(1);
       expect(row).toMatchObject({ status: 'failed', attempts: 5 });
       expect(row.last_error).toMatch(/^Segment unreachable: /);
     } finally {
@@ -143,14 +120,10 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
 
   it('uses the identity table for a recipient whose Payload names no userId', async () => {
     await db.query("insert into identities (email, user_id) values ('api@mailjet.com', 'user-42')");
-    try {
-      await api.postWebhook(sampleWithMessageId('open', '1005'));
-      await settled(1);
-      expect(sink.accepted[0]).toMatchObject({ userId: 'user-42', context: { traits: { email: 'api@mailjet.com' } } });
-      expect(sink.accepted[0].anonymousId).toBeUndefined();
-    } finally {
-      await db.query('delete from identities');
-    }
+    await api.postWebhook(sampleWithMessageId('open', '1005'));
+    await db.settled(1);
+    expect(sink.accepted[0]).toMatchObject({ userId: 'user-42', context: { traits: { email: 'api@mailjet.com' } } });
+    expect(sink.accepted[0].anonymousId).toBeUndefined();
   });
 
   it('answers its health routes', async () => {

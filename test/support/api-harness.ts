@@ -1,11 +1,13 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
-import type { LightMyRequestResponse } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/api.app';
+import { TestDatabase } from './database';
 import { basicAuth, TEST_REDIS_URL, testConfig } from './test-env';
+import { waitFor } from './wait-for';
 
 /** The api as production builds it, on real PostgreSQL and Redis, driven through Fastify's inject. */
 export class ApiHarness {
@@ -33,11 +35,40 @@ export class ApiHarness {
   ): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = { 'content-type': contentType };
     if (authorization !== null) headers.authorization = authorization;
-    return this.app.getHttpAdapter().getInstance().inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
+    return this.inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
   }
 
   get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-    return this.app.getHttpAdapter().getInstance().inject({ method: 'GET', url, headers });
+    return this.inject({ method: 'GET', url, headers });
+  }
+
+  /** A call to the admin API with the configured token, unless `headers` replaces it. */
+  admin(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    body?: object,
+    headers: Record<string, string> = { authorization: `Bearer ${this.config.adminToken}` },
+  ): Promise<LightMyRequestResponse> {
+    return this.inject({ method, url, headers, ...(body ? { payload: body } : {}) });
+  }
+
+  inject(options: InjectOptions): Promise<LightMyRequestResponse> {
+    return this.app.getHttpAdapter().getInstance().inject(options);
+  }
+
+  /**
+   * Between two tests: lets the api finish queueing what it stored, removes every job of this
+   * queue (the next test's events take the same ids again), then empties the database.
+   */
+  async reset(db: TestDatabase): Promise<void> {
+    await waitFor('the api to finish queueing the events it stored', async () => (await db.count("status = 'received'")) === 0);
+    // An active job cannot be removed: wait for it to finish (or fail back to delayed, drained next round).
+    await waitFor('no job left in flight', async () => {
+      await this.queue.drain(true);
+      return (await this.queue.getJobCountByTypes('active', 'waiting', 'delayed', 'prioritized')) === 0;
+    });
+    for (const finished of ['completed', 'failed'] as const) await this.queue.clean(0, 0, finished);
+    await db.reset();
   }
 
   async close(): Promise<void> {

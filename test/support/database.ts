@@ -1,17 +1,70 @@
 import { Pool } from 'pg';
 import { TEST_DATABASE_URL } from './test-env';
+import { waitFor } from './wait-for';
+
+/** A stored event as tests read it: the id as exact digits, the payload as the text received. */
+export interface StoredEvent {
+  id: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  message_id: string | null;
+  dedupe_key: string | null;
+  segment_message_id: string | null;
+  payload: string;
+}
+
+/**
+ * The id of the first event stored by each test: the next one has one more digit, so a test
+ * that stores two events or more sees ids on both sides of a digit boundary, and any query that
+ * sorts ids as text (`select id::text ... order by id` sorts by the text column) fails at once.
+ */
+export const FIRST_EVENT_ID = 9_999_999_999n;
 
 /** Direct access to the test database, to check what the product wrote. */
 export class TestDatabase {
   readonly pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
 
-  /** Empties the tables; ids keep counting, as in production, so job ids never repeat. */
+  /**
+   * Empties the tables (identity mappings too) and starts the ids again at FIRST_EVENT_ID.
+   * Restarting in every test, not once per run, keeps every test on the digit boundary and the
+   * sequence far from the end of bigint however many runs reuse the database. Ids repeat, then,
+   * and job ids with them (`event-<id>`): a job left by an earlier test would turn the add of a
+   * new one into a no-op. So call this only with a queue prefix that holds no job: a fresh one,
+   * or through `ApiHarness.reset`, which empties the queue first.
+   */
   async reset(): Promise<void> {
-    await this.pool.query('truncate mailjet_events, dedupe_keys cascade');
+    await this.pool.query('truncate mailjet_events, dedupe_keys, identities cascade');
+    await this.pool.query(`select setval(pg_get_serial_sequence('mailjet_events', 'id'), $1, false)`, [FIRST_EVENT_ID.toString()]);
   }
 
   async query<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
     return (await this.pool.query(sql, params)).rows as T[];
+  }
+
+  /**
+   * Every stored event, oldest first. `select id::text ... order by id` would sort by the text
+   * output column (ids 96..102 as 100, 101, 102, 96, ...): the order names the table's column.
+   */
+  events(): Promise<StoredEvent[]> {
+    return this.query<StoredEvent>(
+      `select e.id::text as id, e.event_type, e.status::text as status, e.attempts, e.last_error, e.message_id,
+              e.dedupe_key, e.segment_message_id, e.payload::text as payload
+       from mailjet_events e order by e.id`,
+    );
+  }
+
+  /**
+   * Waits until no stored event is still `received` or `queued` (and, given `count`, exactly
+   * that many are stored); returns them oldest first.
+   */
+  settled(count?: number): Promise<StoredEvent[]> {
+    return waitFor(`${count ?? 'every'} stored event(s) to settle`, async () => {
+      const events = await this.events();
+      const pending = events.some((event) => event.status === 'received' || event.status === 'queued');
+      return !pending && (count === undefined || events.length === count) ? events : undefined;
+    });
   }
 
   async count(where = 'true', params: unknown[] = []): Promise<number> {

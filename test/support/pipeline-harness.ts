@@ -22,6 +22,12 @@ export class PipelineHarness {
     return new PipelineHarness(api, worker, sink);
   }
 
+  /** Between two tests: no job, no event and no scripted answer of the previous one is left. */
+  async reset(db: TestDatabase): Promise<void> {
+    await this.api.reset(db);
+    this.sink.reset();
+  }
+
   async close(): Promise<void> {
     await this.worker.close();
     await this.api.close();
