@@ -4,7 +4,6 @@ import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
 import { PipelineHarness } from './support/pipeline-harness';
 import type { SegmentSink } from './support/segment-sink';
-import { ADMIN_TOKEN } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 // Values a caller controls, and what they may cost: a reason, a counter row, a worker's retries.
@@ -14,17 +13,12 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
   let api: ApiHarness;
   let sink: SegmentSink;
   const event = (fields: Record<string, unknown>) => ({ event: 'open', time: 1700000000, MessageID: 19421777, email: 'a@example.com', ...fields });
-  const adminGet = (url: string) => api.get(url, { authorization: `Bearer ${ADMIN_TOKEN}` });
 
   beforeAll(async () => {
     pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '20', SEGMENT_MAX_ATTEMPTS: '10' });
     ({ api, sink } = pipeline);
   });
-  beforeEach(async () => {
-    await waitFor('every event to settle', async () => (await db.count("status in ('received', 'queued')")) === 0);
-    await db.reset();
-    sink.reset();
-  });
+  beforeEach(() => pipeline.reset(db));
   afterAll(async () => {
     await pipeline.close();
     await db.close();
@@ -39,7 +33,7 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
     expect(reasons).toHaveLength(2);
     for (const { length } of reasons) expect(length).toBeLessThanOrEqual(MAX_REASON_LENGTH);
 
-    const listed = await adminGet('/admin/events?status=invalid');
+    const listed = await api.admin('GET', '/admin/events?status=invalid');
     expect(listed.statusCode).toBe(200);
     expect(listed.json().items).toHaveLength(2);
     expect(listed.body.length).toBeLessThan(10_000);
@@ -49,7 +43,7 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
     const junk = Array.from({ length: 2000 }, (_, i) => event({ event: `junk-${i}`, MessageID: 1000 + i }));
     expect((await api.postWebhook(JSON.stringify([...junk, event({})]))).json()).toEqual({ received: 2001, accepted: 1, invalid: 2000 });
 
-    const status = (await adminGet('/admin/status')).json();
+    const status = (await api.admin('GET', '/admin/status')).json();
     expect(status.events.byType).toEqual({ '(unknown)': 2000, open: 1 });
     const [{ rows }] = await db.query<{ rows: number }>("select count(*)::int as rows from event_counts where status = 'invalid'");
     expect(rows).toBe(1);
@@ -87,7 +81,7 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
     expect(failed.last_error).toContain('"Payload" nests deeper than 32 levels');
     expect(sink.batches).toHaveLength(0);
 
-    const detail = await adminGet(`/admin/events/${id}`);
+    const detail = await api.admin('GET', `/admin/events/${id}`);
     expect(detail.statusCode).toBe(200);
     expect(detail.json()).toMatchObject({ status: 'failed', segmentCall: null, mappingError: expect.stringContaining('nests deeper') });
   });
