@@ -8,10 +8,13 @@ import { mountQueueDashboard, QUEUE_DASHBOARD_PATH } from './admin/queue-dashboa
 import { ApiModule } from './api.module';
 import { Secret } from './common/authorization';
 import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors } from './common/request-authentication';
+import { discardUnreadBodies } from './common/unread-body';
 import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
 /** Swagger UI here, the OpenAPI document at `-json` and `-yaml` beside it. */
 const DOCS_PATH = '/docs';
+/** Headers are a few hundred bytes: a client still sending them after this is not a slow link. */
+const HEADERS_TIMEOUT_MS = 10_000;
 
 const under = (route: string, base: string) => route === base || route.startsWith(`${base}/`);
 
@@ -64,15 +67,24 @@ function mountOpenApiDocs(app: NestFastifyApplication): void {
 
 /** The api as `main.ts` runs it; tests build it the same way. */
 export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const { maxBodyBytes } = config.http;
+  const { maxBodyBytes, requestTimeoutMs } = config.http;
   const adapter = new FastifyAdapter({
     bodyLimit: maxBodyBytes,
     // Behind a load balancer a SIGTERM must not cut keep-alive connections mid-request.
     forceCloseConnections: 'idle',
+    // A request must arrive whole within this (Node answers 408), so that a client trickling a
+    // body cannot hold a socket for long. A socket on which nothing moves for twice as long (a
+    // client that does not read its answer) is closed.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: 2 * requestTimeoutMs,
+    // The headers deadline also closes a connection that sends nothing. Node checks both deadlines
+    // every 30 s by default, which would let a trickle last that much longer.
+    http: { headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs), connectionsCheckingInterval: 1000 },
   });
   registerBodyParsers(adapter, maxBodyBytes);
-  // Before any route or plugin, so that every one of them gets it.
+  // Both before any route or plugin, so that every one of them gets them.
   guardDoors(adapter.getInstance(), doorsOf(config));
+  discardUnreadBodies(adapter.getInstance(), 2 * maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
     logger: config.createLogger(),
     // Nest's own parsers (JSON, urlencoded) would take over content types registerBodyParsers refuses.

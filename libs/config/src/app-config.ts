@@ -32,11 +32,12 @@ export class AppConfig {
     return this.environment.QUEUE_PREFIX;
   }
 
-  get http(): { port: number; host: string; maxBodyBytes: number } {
+  get http(): { port: number; host: string; maxBodyBytes: number; requestTimeoutMs: number } {
     return {
       port: this.environment.PORT,
       host: this.environment.HOST,
       maxBodyBytes: this.environment.WEBHOOK_MAX_BODY_BYTES,
+      requestTimeoutMs: this.environment.HTTP_REQUEST_TIMEOUT_MS,
     };
   }
 

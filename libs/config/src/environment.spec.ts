@@ -15,6 +15,7 @@ describe('loadEnvironment', () => {
       WORKER_CONCURRENCY: 50,
       USER_ID_PAYLOAD_KEY: 'userId',
       WEBHOOK_MAX_BODY_BYTES: 10 * 1024 * 1024,
+      HTTP_REQUEST_TIMEOUT_MS: 60000,
     });
   });
 
@@ -55,6 +56,11 @@ describe('loadEnvironment', () => {
 
   it('takes a Segment write key of any length: Segment issues it', () => {
     expect(loadEnvironment({ SEGMENT_WRITE_KEY: 'short' }, ['SEGMENT_WRITE_KEY']).SEGMENT_WRITE_KEY).toBe('short');
+  });
+
+  it('bounds the request timeout', () => {
+    expect(() => loadEnvironment({ HTTP_REQUEST_TIMEOUT_MS: '999' }, [])).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
+    expect(loadEnvironment({ HTTP_REQUEST_TIMEOUT_MS: '120000' }, []).HTTP_REQUEST_TIMEOUT_MS).toBe(120000);
   });
 
   it('reads numbers from their text', () => {

@@ -87,6 +87,17 @@ export class Environment {
   @Min(1024)
   WEBHOOK_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
+  /**
+   * Time a client has to send a whole request, headers and body, once it started. Sixty seconds
+   * carry a 10 MiB callback over 1.5 Mbit/s; raise it for slower links. Sockets on which nothing
+   * moves for twice as long are closed too.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3600000)
+  HTTP_REQUEST_TIMEOUT_MS = 60000;
+
   /** Prefix of every BullMQ key in Redis; lets several deployments (or test runs) share one Redis. */
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'QUEUE_PREFIX may hold letters, digits, - and _ only' })
   QUEUE_PREFIX = 'bull';
