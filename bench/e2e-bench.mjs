@@ -43,7 +43,7 @@ async function run(concurrency, db, sink) {
   sink.firstAt = 0;
   const env = {
     DATABASE_URL, REDIS_URL, HOST: '127.0.0.1', QUEUE_PREFIX: `bench-e2e-${Date.now()}`, LOG_LEVEL: 'warn',
-    MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin',
+    MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin-token-16',
     SEGMENT_WRITE_KEY: WRITE_KEY, SEGMENT_HOST: `http://127.0.0.1:${sink.port}`, WORKER_CONCURRENCY: String(concurrency),
   };
   const api = await startProcess('api', startArgs('api'), { ...env, PORT: String(API_PORT) },

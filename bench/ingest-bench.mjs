@@ -82,7 +82,7 @@ async function main() {
     startArgs('api'),
     {
       DATABASE_URL, REDIS_URL, PORT: String(PRODUCT_PORT), HOST: '127.0.0.1', QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
-      MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin',
+      MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin-token-16',
     },
     httpReady(`http://127.0.0.1:${PRODUCT_PORT}/health/live`),
   );

@@ -9,7 +9,7 @@ export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/mailjet_segment_bench';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const WEBHOOK_USER = 'bench';
-export const WEBHOOK_PASSWORD = 'bench-password';
+export const WEBHOOK_PASSWORD = 'bench-webhook-password';
 export const BASIC_AUTH = `Basic ${Buffer.from(`${WEBHOOK_USER}:${WEBHOOK_PASSWORD}`).toString('base64')}`;
 
 export function migrate() {

@@ -7,7 +7,8 @@ export const TEST_DATABASE_URL =
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://localhost:6379';
 
 export const WEBHOOK_USER = 'mailjet';
-export const WEBHOOK_PASSWORD = 'p@ss:wörd';
+// Secrets the operator chooses must be at least 16 characters (MIN_SECRET_LENGTH).
+export const WEBHOOK_PASSWORD = 'p@ss:wörd-of-the-test-suite';
 export const ADMIN_TOKEN = 'test-admin-token';
 export const SEGMENT_WRITE_KEY = 'test-write-key';
 

@@ -4,9 +4,37 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '@app/config';
 import { BRIDGE_VERSION } from '@app/segment';
-import { mountQueueDashboard } from './admin/queue-dashboard';
+import { mountQueueDashboard, QUEUE_DASHBOARD_PATH } from './admin/queue-dashboard';
 import { ApiModule } from './api.module';
+import { Secret } from './common/authorization';
+import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors } from './common/request-authentication';
+import { discardUnreadBodies } from './common/unread-body';
 import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
+
+/** Swagger UI here, the OpenAPI document at `-json` and `-yaml` beside it. */
+const DOCS_PATH = '/docs';
+/** Headers are a few hundred bytes: a client still sending them after this is not a slow link. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
+const under = (route: string, base: string) => route === base || route.startsWith(`${base}/`);
+
+/**
+ * Which credential each route asks for. Routes that no rule names are admin routes, so that a
+ * new one is never open by mistake.
+ */
+function doorsOf(config: AppConfig): (route: string) => Door | 'open' {
+  const { user, password } = config.webhookCredentials;
+  const mailjet = new BasicCredentialsDoor(user, password);
+  const adminToken = new Secret(config.adminToken);
+  const admin = new AdminTokenDoor(adminToken, false);
+  const adminInBrowser = new AdminTokenDoor(adminToken, true);
+  return (route) => {
+    if (route === MAILJET_WEBHOOK_PATH) return mailjet;
+    if (route.startsWith('/health/')) return 'open';
+    if (under(route, QUEUE_DASHBOARD_PATH) || under(route, DOCS_PATH) || route.startsWith(`${DOCS_PATH}-`)) return adminInBrowser;
+    return admin;
+  };
+}
 
 /**
  * Bodies are JSON only (anything else answers 415). The Mailjet callback gets the text itself,
@@ -25,7 +53,7 @@ function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
   });
 }
 
-/** OpenAPI description of the callback and the admin API, served at /docs (JSON at /docs/json). */
+/** OpenAPI description of the callback and the admin API: Swagger UI at /docs, the document at /docs-json and /docs-yaml. */
 function mountOpenApiDocs(app: NestFastifyApplication): void {
   const description = new DocumentBuilder()
     .setTitle('mailjet-segment-bridge')
@@ -34,23 +62,42 @@ function mountOpenApiDocs(app: NestFastifyApplication): void {
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'MAILJET_WEBHOOK_USER / MAILJET_WEBHOOK_PASSWORD' }, 'mailjet')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' })
     .build();
-  SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, description));
+  SwaggerModule.setup(DOCS_PATH.slice(1), app, SwaggerModule.createDocument(app, description));
 }
 
 /** The api as `main.ts` runs it; tests build it the same way. */
 export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const { maxBodyBytes, requestTimeoutMs } = config.http;
   const adapter = new FastifyAdapter({
-    bodyLimit: config.http.maxBodyBytes,
+    bodyLimit: maxBodyBytes,
     // Behind a load balancer a SIGTERM must not cut keep-alive connections mid-request.
     forceCloseConnections: 'idle',
+    // A request must arrive whole within this (Node answers 408), so that a client trickling a
+    // body cannot hold a socket for long. A socket on which nothing moves for twice as long (a
+    // client that does not read its answer) is closed.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: 2 * requestTimeoutMs,
+    // The headers deadline also closes a connection that sends nothing. Node checks both deadlines
+    // every 30 s by default, which would let a trickle last that much longer.
+    http: { headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs), connectionsCheckingInterval: 1000 },
   });
-  registerBodyParsers(adapter, config.http.maxBodyBytes);
+  registerBodyParsers(adapter, maxBodyBytes);
+  // Both before any route or plugin, so that every one of them gets them.
+  guardDoors(adapter.getInstance(), doorsOf(config));
+  discardUnreadBodies(adapter.getInstance(), 2 * maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
     logger: config.createLogger(),
     // Nest's own parsers (JSON, urlencoded) would take over content types registerBodyParsers refuses.
     bodyParser: false,
   });
-  await mountQueueDashboard(app, config);
+  app.useSecurityHeaders({
+    contentSecurityPolicy: { directives: { frameAncestors: ["'none'"], upgradeInsecureRequests: null } },
+    xFrameOptions: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // TLS ends in front of the api: HSTS for the whole host is that proxy's decision.
+    strictTransportSecurity: false,
+  });
+  await mountQueueDashboard(app);
   mountOpenApiDocs(app);
   app.enableShutdownHooks();
   return app;

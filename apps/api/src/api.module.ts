@@ -1,10 +1,11 @@
 import { DynamicModule, Module, ValidationPipe } from '@nestjs/common';
-import { APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { QueueModule } from '@app/queue';
 import { AdminModule } from './admin/admin.module';
+import { ApiExceptionFilter } from './common/api-exception.filter';
 import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
 
 @Module({})
@@ -25,6 +26,7 @@ export class ApiModule {
           provide: APP_PIPE,
           useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
         },
+        { provide: APP_FILTER, useClass: ApiExceptionFilter },
       ],
     };
   }

@@ -11,6 +11,11 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
+/** One JSON object per line; before the configuration is read (or when it is invalid), at `log` and above. */
+export function createJsonLogger(logLevels: LogLevel[] = LOG_LEVELS.slice(0, LOG_LEVELS.indexOf('log') + 1)): ConsoleLogger {
+  return new ConsoleLogger({ json: true, colors: false, logLevels });
+}
+
 /** Typed, validated configuration; the only reader of the environment is `loadEnvironment`. */
 export class AppConfig {
   constructor(private readonly environment: Environment) {}
@@ -32,11 +37,12 @@ export class AppConfig {
     return this.environment.QUEUE_SWEEP_AFTER_SECONDS * 1000;
   }
 
-  get http(): { port: number; host: string; maxBodyBytes: number } {
+  get http(): { port: number; host: string; maxBodyBytes: number; requestTimeoutMs: number } {
     return {
       port: this.environment.PORT,
       host: this.environment.HOST,
       maxBodyBytes: this.environment.WEBHOOK_MAX_BODY_BYTES,
+      requestTimeoutMs: this.environment.HTTP_REQUEST_TIMEOUT_MS,
     };
   }
 
@@ -80,7 +86,7 @@ export class AppConfig {
 
   /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */
   createLogger(): ConsoleLogger {
-    return new ConsoleLogger({ json: true, colors: false, logLevels: this.logLevels });
+    return createJsonLogger(this.logLevels);
   }
 
   /** LOG_LEVEL and every level more severe than it, as Nest's logger takes them. */

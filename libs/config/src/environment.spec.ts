@@ -15,11 +15,12 @@ describe('loadEnvironment', () => {
       WORKER_CONCURRENCY: 50,
       USER_ID_PAYLOAD_KEY: 'userId',
       WEBHOOK_MAX_BODY_BYTES: 10 * 1024 * 1024,
+      HTTP_REQUEST_TIMEOUT_MS: 60000,
     });
   });
 
   it('names every missing required variable in one line', () => {
-    expect(() => loadEnvironment({ ADMIN_TOKEN: 'x' }, ['MAILJET_WEBHOOK_USER', 'ADMIN_TOKEN', 'SEGMENT_WRITE_KEY'])).toThrow(
+    expect(() => loadEnvironment({ ADMIN_TOKEN: 'sixteen-chars-ok' }, ['MAILJET_WEBHOOK_USER', 'ADMIN_TOKEN', 'SEGMENT_WRITE_KEY'])).toThrow(
       /^invalid configuration: SEGMENT_WRITE_KEY is required but not set; MAILJET_WEBHOOK_USER is required but not set$/,
     );
   });
@@ -37,6 +38,29 @@ describe('loadEnvironment', () => {
     expect(error!.message).toMatch(/WORKER_CONCURRENCY/);
     expect(error!.message).not.toContain('secret-value-host');
     expect(error!.message).not.toContain('\n');
+  });
+
+  it.each(['MAILJET_WEBHOOK_PASSWORD', 'ADMIN_TOKEN'])('refuses a %s shorter than 16 characters, naming it and not its value', (name) => {
+    const short = 'fifteen-chars!!';
+    let error: Error | undefined;
+    try {
+      loadEnvironment({ [name]: short }, [name as 'ADMIN_TOKEN']);
+    } catch (caught) {
+      error = caught as Error;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error!.message).toBe(`invalid configuration: ${name}: ${name} must be at least 16 characters (openssl rand -hex 16)`);
+    expect(error!.message).not.toContain(short);
+    expect(loadEnvironment({ [name]: `${short}!` }, [name as 'ADMIN_TOKEN'])[name as 'ADMIN_TOKEN']).toBe(`${short}!`);
+  });
+
+  it('takes a Segment write key of any length: Segment issues it', () => {
+    expect(loadEnvironment({ SEGMENT_WRITE_KEY: 'short' }, ['SEGMENT_WRITE_KEY']).SEGMENT_WRITE_KEY).toBe('short');
+  });
+
+  it('bounds the request timeout', () => {
+    expect(() => loadEnvironment({ HTTP_REQUEST_TIMEOUT_MS: '999' }, [])).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
+    expect(loadEnvironment({ HTTP_REQUEST_TIMEOUT_MS: '120000' }, []).HTTP_REQUEST_TIMEOUT_MS).toBe(120000);
   });
 
   it('reads numbers from their text', () => {

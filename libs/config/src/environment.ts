@@ -1,12 +1,17 @@
 import type { LogLevel } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 /** Nest's log levels, most severe first. */
 export const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+
+/** Secrets we let the operator choose; shorter ones are guessable (SEGMENT_WRITE_KEY is issued by Segment). */
+export const MIN_SECRET_LENGTH = 16;
+const LongEnough = () =>
+  MinLength(MIN_SECRET_LENGTH, { message: `$property must be at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 16)` });
 
 /** Every environment variable the processes read (SPEC section 2), with its default. */
 export class Environment {
@@ -39,12 +44,12 @@ export class Environment {
 
   @IsOptional()
   @IsString()
-  @IsNotEmpty()
+  @LongEnough()
   MAILJET_WEBHOOK_PASSWORD?: string;
 
   @IsOptional()
   @IsString()
-  @IsNotEmpty()
+  @LongEnough()
   ADMIN_TOKEN?: string;
 
   @IsOptional()
@@ -81,6 +86,17 @@ export class Environment {
   @IsInt()
   @Min(1024)
   WEBHOOK_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+  /**
+   * Time a client has to send a whole request, headers and body, once it started. Sixty seconds
+   * carry a 10 MiB callback over 1.5 Mbit/s; raise it for slower links. Sockets on which nothing
+   * moves for twice as long are closed too.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3600000)
+  HTTP_REQUEST_TIMEOUT_MS = 60000;
 
   /** Prefix of every BullMQ key in Redis; lets several deployments (or test runs) share one Redis. */
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'QUEUE_PREFIX may hold letters, digits, - and _ only' })

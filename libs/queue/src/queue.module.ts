@@ -1,5 +1,17 @@
-import { BullModule } from '@nestjs/bullmq';
-import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { BullModule, InjectQueue, WorkerHost } from '@nestjs/bullmq';
+import {
+  DynamicModule,
+  Global,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
+import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
+import { Queue } from 'bullmq';
 import IORedis, { Redis } from 'ioredis';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from './queue.constants';
@@ -8,6 +20,39 @@ import { MAILJET_EVENTS_QUEUE } from './queue.constants';
 export const REDIS_CONNECTION = Symbol('REDIS_CONNECTION');
 
 export type QueueRole = 'producer' | 'consumer';
+
+/** ioredis's messages name the host and port, never the URL's password. */
+const reasonOf = (error: Error) => error.message.split('\n')[0] || String((error as { code?: unknown }).code);
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+/** A lost connection is the Redis connection's to report (once); anything else is worth a warning. */
+function logQueueError(logger: Logger, source: string, error: Error): void {
+  const lostConnection = CONNECTION_CODES.has(String((error as { code?: unknown }).code)) || /Connection is closed/.test(error.message);
+  if (lostConnection) logger.debug(`${source}: ${reasonOf(error)}`);
+  else logger.warn(`${source}: ${reasonOf(error)}`);
+}
+
+/**
+ * While Redis is down, ioredis fails every reconnect attempt (about once a second): one warning
+ * when it goes, one line when it is back, the attempts in between at debug. Without a listener,
+ * ioredis and BullMQ print each error with `console.error`, stack and all, over several lines.
+ */
+class RedisOutageLog {
+  private readonly logger = new Logger('Redis');
+  private down = false;
+
+  readonly onError = (error: Error): void => {
+    if (this.down) return this.logger.debug(`still unreachable: ${reasonOf(error)}`);
+    this.down = true;
+    this.logger.warn(`Redis unreachable (${reasonOf(error)}); reconnecting`);
+  };
+
+  readonly onReady = (): void => {
+    if (!this.down) return;
+    this.down = false;
+    this.logger.log('Redis reachable again');
+  };
+}
 
 @Injectable()
 class RedisConnectionCloser implements OnApplicationShutdown {
@@ -24,20 +69,51 @@ class RedisConnectionCloser implements OnApplicationShutdown {
     {
       provide: REDIS_CONNECTION,
       inject: [AppConfig],
-      useFactory: (config: AppConfig) =>
-        new IORedis(config.redisUrl, {
+      useFactory: (config: AppConfig) => {
+        const redis = new IORedis(config.redisUrl, {
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: 2000,
           // Reconnect quickly once Redis is back: the recovery loop and health depend on it.
           retryStrategy: (times: number) => Math.min(times * 100, 1000),
-        }),
+        });
+        const outage = new RedisOutageLog();
+        return redis.on('error', outage.onError).on('ready', outage.onReady);
+      },
     },
     RedisConnectionCloser,
   ],
   exports: [REDIS_CONNECTION],
 })
 export class RedisConnectionModule {}
+
+/**
+ * The queue and the workers re-emit their connections' errors, which the Redis connection above
+ * already reports (they have connections of their own to the same Redis); without a listener,
+ * BullMQ prints each of them with `console.error`.
+ */
+@Injectable()
+class QueueErrorLog implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger('BullMQ');
+
+  constructor(
+    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
+    private readonly discovery: DiscoveryService,
+  ) {}
+
+  onModuleInit(): void {
+    this.queue.on('error', (error) => logQueueError(this.logger, `queue ${this.queue.name}`, error));
+  }
+
+  /** Processors' workers exist once every module is initialised. */
+  onApplicationBootstrap(): void {
+    for (const { instance } of this.discovery.getProviders()) {
+      if (!(instance instanceof WorkerHost)) continue;
+      const worker = instance.worker;
+      worker.on('error', (error: Error) => logQueueError(this.logger, `worker ${worker.name}`, error));
+    }
+  }
+}
 
 @Module({})
 export class QueueModule {
@@ -50,6 +126,7 @@ export class QueueModule {
       module: QueueModule,
       global: true,
       imports: [
+        DiscoveryModule,
         RedisConnectionModule,
         BullModule.forRootAsync({
           imports: [RedisConnectionModule],
@@ -61,6 +138,7 @@ export class QueueModule {
         }),
         BullModule.registerQueue({ name: MAILJET_EVENTS_QUEUE }),
       ],
+      providers: [QueueErrorLog],
       exports: [BullModule, RedisConnectionModule],
     };
   }

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SegmentMappingModule } from '@app/segment';
 import { OutboxModule } from '../outbox/outbox.module';
-import { AdminTokenGuard } from './admin-token.guard';
 import { AdminController } from './admin.controller';
 import { EventAdminService } from './event-admin.service';
 import { StatusService } from './status.service';
@@ -9,6 +8,6 @@ import { StatusService } from './status.service';
 @Module({
   imports: [OutboxModule, SegmentMappingModule],
   controllers: [AdminController],
-  providers: [AdminTokenGuard, EventAdminService, StatusService],
+  providers: [EventAdminService, StatusService],
 })
 export class AdminModule {}

@@ -1,6 +1,5 @@
-import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { ApiBasicAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { MailjetBasicAuthGuard } from './mailjet-basic-auth.guard';
 import { IngestResult, MailjetWebhookService } from './mailjet-webhook.service';
 
 export const MAILJET_WEBHOOK_PATH = '/webhooks/mailjet';
@@ -9,7 +8,10 @@ export const MAILJET_WEBHOOK_PATH = '/webhooks/mailjet';
 export class MailjetWebhookController {
   constructor(private readonly webhook: MailjetWebhookService) {}
 
-  /** The body arrives as text (see `registerBodyParsers`): big MessageIDs must not go through JSON.parse. */
+  /**
+   * The Basic credentials are checked before the body is read (see `doorsOf` in api.app.ts).
+   * The body arrives as text (see `registerBodyParsers`): big MessageIDs must not go through JSON.parse.
+   */
   @Post(MAILJET_WEBHOOK_PATH)
   @ApiTags('mailjet')
   @ApiBasicAuth('mailjet')
@@ -26,7 +28,6 @@ export class MailjetWebhookController {
   @ApiResponse({ status: 413, description: 'Body over WEBHOOK_MAX_BODY_BYTES' })
   @ApiResponse({ status: 503, description: 'PostgreSQL unavailable; nothing stored, Mailjet retries' })
   @HttpCode(HttpStatus.OK)
-  @UseGuards(MailjetBasicAuthGuard)
   receive(@Body() body: string): Promise<IngestResult> {
     return this.webhook.ingest(body);
   }
