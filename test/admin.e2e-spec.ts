@@ -56,6 +56,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
   });
 
   it('serves the OpenAPI description of the callback and the admin API at /docs, behind the token', async () => {
+    const bearer = { authorization: `Bearer ${ADMIN_TOKEN}` };
     expect((await api.get('/docs', bearer)).statusCode).toBe(200);
     const { paths } = (await api.get('/docs-json', bearer)).json();
     expect(Object.keys(paths)).toEqual(
