@@ -46,6 +46,38 @@ describe('ingest while a backing service is unreachable', () => {
     });
   });
 
+  describe('Redis, away when the api starts', () => {
+    const redisProxy = new TcpProxy({ host: '127.0.0.1', port: 6379 });
+    let api: ApiHarness;
+
+    beforeAll(async () => {
+      await db.reset();
+      await redisProxy.start();
+      await redisProxy.cut();
+      api = await ApiHarness.start(testConfig({ REDIS_URL: redisProxy.url('redis') }), { redisUp: false });
+    });
+    afterAll(async () => {
+      await api.close();
+      await redisProxy.stop();
+    });
+
+    it('answers callbacks 200 without holding them open, and queues them once Redis comes', async () => {
+      const response = await api.postWebhook(GROUPED_SENT_SAMPLE);
+      expect(response.json()).toEqual({ received: 2, accepted: 2, invalid: 0 });
+      expect(await db.count("status = 'received'")).toBe(2);
+      const [{ open }] = await db.query<{ open: number }>(
+        "select count(*)::int as open from pg_stat_activity where state = 'idle in transaction' and datname = current_database()",
+      );
+      expect(open).toBe(0);
+
+      await redisProxy.restore();
+      await waitFor('the recovery loop to queue both events', async () => (await db.count("status = 'queued'")) === 2, {
+        timeoutMs: 30000,
+        intervalMs: 200,
+      });
+    });
+  });
+
   describe('PostgreSQL', () => {
     const postgresProxy = new TcpProxy({ host: '127.0.0.1', port: 5432 });
     const databaseUrl = new URL(TEST_DATABASE_URL);

@@ -2,6 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { withTimeout } from '@app/common';
 import { AppConfig } from '@app/config';
 import { IngestEventRepository } from '@app/database';
 import {
@@ -12,6 +13,10 @@ import {
   MAILJET_EVENTS_QUEUE,
   REDIS_CONNECTION,
 } from '@app/queue';
+
+// BullMQ waits for its connection forever when Redis was away as it started: a callback's
+// transaction must not (it would hold a pool connection, and the answer, until Redis comes).
+const QUEUE_TIMEOUT_MS = 2000;
 
 /**
  * Adds the jobs of stored events, one per event with a deterministic id. A failure here loses
@@ -30,13 +35,14 @@ export class EventEnqueuer {
   async addJobs(eventIds: readonly bigint[]): Promise<void> {
     if (eventIds.length === 0) return;
     const options = forwardEventJobOptions(this.config.retryPolicy);
-    await this.queue.addBulk(
+    const adding = this.queue.addBulk(
       eventIds.map((id) => ({
         name: FORWARD_EVENT_JOB,
         data: { eventId: id.toString() },
         opts: { ...options, jobId: forwardEventJobId(id) },
       })),
     );
+    await withTimeout(adding, QUEUE_TIMEOUT_MS, 'Redis');
   }
 
   /** Queues `received` events and marks them; rejects when Redis or PostgreSQL fails, with the rows left `received`. */
@@ -68,7 +74,7 @@ export class EventEnqueuer {
    * An active job cannot be removed; it is already on its way.
    */
   async requeue(eventIds: readonly bigint[]): Promise<void> {
-    await Promise.all(eventIds.map((id) => this.queue.remove(forwardEventJobId(id))));
+    await withTimeout(Promise.all(eventIds.map((id) => this.queue.remove(forwardEventJobId(id)))), QUEUE_TIMEOUT_MS, 'Redis');
     await this.enqueue(eventIds);
   }
 }
