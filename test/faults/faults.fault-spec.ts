@@ -211,9 +211,13 @@ describe('no event lost, none forwarded twice, under faults', () => {
       deploy = (async () => {
         const next = await startProducts(1, 1, first.env);
         apiPool.push(...next.apis);
-        const exits = await Promise.all([first.apis[0].stop('SIGTERM'), first.workers[0].stop('SIGTERM')]);
+        // Started with the image's command and stopped as `docker stop` does: SIGTERM to that process alone.
+        const stopped = [first.apis[0], first.workers[0]];
+        const exits = await Promise.all(stopped.map((product) => product.stop('SIGTERM')));
         // Nest re-raises the signal once its shutdown hooks are done: a clean exit shows as SIGTERM.
         for (const exit of exits) expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+        // The signal reached the app: nothing it started outlives it (npm -> sh -> node leaves node running).
+        expect(stopped.flatMap((product) => product.leftovers())).toEqual([]);
       })();
     });
     await deploy;
