@@ -1,4 +1,5 @@
-// Unit tests sit next to the code (*.spec.ts); end-to-end tests against real PostgreSQL and
+// Unit tests sit next to the code (*.spec.ts); the static check of the Docker files, which has no
+// code to sit next to, is test/docker-image.spec.ts. End-to-end tests against real PostgreSQL and
 // Redis live in test/ (*.e2e-spec.ts). SWC compiles both, and the ES modules of @nestjs/*
 // (TypeScript itself is checked by `npm run typecheck`).
 const fs = require('node:fs');
@@ -30,7 +31,13 @@ const common = {
 
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', roots: ['<rootDir>/apps', '<rootDir>/libs'], testRegex: '\\.spec\\.ts$' },
+    {
+      ...common,
+      displayName: 'unit',
+      roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
+      // `.e2e-spec.ts` and `.fault-spec.ts` do not match: their projects need PostgreSQL and Redis.
+      testRegex: '\\.spec\\.ts$',
+    },
     {
       ...common,
       displayName: 'e2e',

@@ -14,8 +14,10 @@ import {
   basicAuth,
 } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+import { forwardEventJobId, MAILJET_EVENTS_QUEUE } from '@app/queue';
 import { FaultRow, measure, waitUntilSettled } from './invariants';
 import { bodiesOf, generateEvents, MailjetLikeClient } from './mailjet-client';
+import { OwnedRedis } from './owned-redis';
 import { ProductProcess } from './product-process';
 import { writeReliabilityReport } from './report';
 
@@ -30,6 +32,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
   const rows: FaultRow[] = [];
   const notes: string[] = [];
   let running: ProductProcess[] = [];
+  let ownedRedis: OwnedRedis | undefined;
   let nextMessageId = 1152921505370435042n;
 
   const newEvents = (count: number) => {
@@ -112,6 +115,8 @@ describe('no event lost, none forwarded twice, under faults', () => {
     }
     await Promise.all(running.map((p) => p.stop('SIGKILL')));
     running = [];
+    await ownedRedis?.stop();
+    ownedRedis = undefined;
     if (!redis.listening) await redis.restore();
     if (!postgres.listening) await postgres.restore();
     if (!sink.listening) await sink.start();
@@ -211,9 +216,13 @@ describe('no event lost, none forwarded twice, under faults', () => {
       deploy = (async () => {
         const next = await startProducts(1, 1, first.env);
         apiPool.push(...next.apis);
-        const exits = await Promise.all([first.apis[0].stop('SIGTERM'), first.workers[0].stop('SIGTERM')]);
+        // Started with the image's command and stopped as `docker stop` does: SIGTERM to that process alone.
+        const stopped = [first.apis[0], first.workers[0]];
+        const exits = await Promise.all(stopped.map((product) => product.stop('SIGTERM')));
         // Nest re-raises the signal once its shutdown hooks are done: a clean exit shows as SIGTERM.
         for (const exit of exits) expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+        // The signal reached the app: nothing it started outlives it (npm -> sh -> node leaves node running).
+        expect(stopped.flatMap((product) => product.leftovers())).toEqual([]);
       })();
     });
     await deploy;
@@ -277,6 +286,51 @@ describe('no event lost, none forwarded twice, under faults', () => {
     );
     await check('1,000+ malformed requests (valid ones before and after)', [...warmUp, ...after].map((e) => e.messageId), startedAt);
   });
+
+  it('9. Redis restarted empty in the middle of a load: every queued job gone at once', async () => {
+    const startedAt = Date.now();
+    ownedRedis = await new OwnedRedis().start();
+    const redisUrl = ownedRedis.url;
+    // A short sweep age, so that the api looks for vanished jobs within seconds instead of minutes.
+    const env: Record<string, string> = { ...environment(), REDIS_URL: redisUrl, OUTBOX_SWEEP_AGE_MS: '5000' };
+    const { apis } = await startProducts(1, 1, env);
+    const client = new MailjetLikeClient(() => apis.map((a) => a.url));
+    const events = newEvents(2000);
+    // A slow Segment keeps a backlog of waiting jobs for the restart to wipe out.
+    sink.latencyMs = 300;
+    let restart: Promise<number> | undefined;
+    await client.deliverAll(bodiesOf(events, 10), 4, (done) => {
+      if (done !== 80) return;
+      restart = (async () => {
+        const queued = await db.count("status = 'queued'");
+        await ownedRedis!.restartEmpty();
+        return queued;
+      })();
+    });
+    const queuedAtRestart = await restart!;
+    // The fault is real: events were queued when their jobs vanished.
+    expect(queuedAtRestart).toBeGreaterThan(100);
+    const posted = events.map((e) => e.messageId);
+    await check('Redis restarted empty mid-load (a Redis of its own)', posted, startedAt).catch(async (error: Error) => {
+      throw new Error(`${error.message}; ${await stuckEvents(redisUrl, env.QUEUE_PREFIX)}`);
+    });
+    notes.push(`Redis restarted empty: ${queuedAtRestart} events were queued when their jobs vanished.`);
+  });
+
+  /** Why events are still queued: whether their jobs still exist in Redis. */
+  async function stuckEvents(redisUrl: string, prefix: string): Promise<string> {
+    const rows = await db.query<{ id: string }>("select id::text as id from mailjet_events where status = 'queued'");
+    const client = new IORedis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      let withoutJob = 0;
+      for (const { id } of rows) {
+        if ((await client.exists(`${prefix}:${MAILJET_EVENTS_QUEUE}:${forwardEventJobId(id)}`)) === 0) withoutJob++;
+      }
+      return `${rows.length} events still queued, ${withoutJob} of them without a job in Redis`;
+    } finally {
+      client.disconnect();
+    }
+  }
 });
 
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
