@@ -292,7 +292,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
     ownedRedis = await new OwnedRedis().start();
     const redisUrl = ownedRedis.url;
     // A short sweep age, so that the api looks for vanished jobs within seconds instead of minutes.
-    const env: Record<string, string> = { ...environment(), REDIS_URL: redisUrl, OUTBOX_SWEEP_AGE_MS: '5000' };
+    const env: Record<string, string> = { ...environment(), REDIS_URL: redisUrl, QUEUE_SWEEP_AFTER_SECONDS: '5' };
     const { apis } = await startProducts(1, 1, env);
     const client = new MailjetLikeClient(() => apis.map((a) => a.url));
     const events = newEvents(2000);
