@@ -29,6 +29,8 @@ export class SegmentDeliveryError extends Error {
     readonly retryable: boolean,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /** Events in the request Segment answered: a refusal of several says nothing about each one. */
+    readonly eventsInRequest?: number,
   ) {
     super(message);
     this.name = 'SegmentDeliveryError';
@@ -48,6 +50,16 @@ function retryAfterMsOf(header: string | null): number | undefined {
   if (/^\s*\d+(\.\d+)?\s*$/.test(header)) return Number(header) * 1000;
   const date = Date.parse(header);
   return Number.isNaN(date) ? undefined : Math.max(date - Date.now(), 0);
+}
+
+/** How many events a /v1/batch body carries; read on refusals only. */
+function eventsIn(body: string): number | undefined {
+  try {
+    const { batch } = JSON.parse(body) as { batch?: unknown };
+    return Array.isArray(batch) ? batch.length : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One line of at most MAX_REASON_DETAIL_CHARS characters, with the write key masked. */
@@ -132,6 +144,7 @@ class SegmentHttpClient implements HTTPClient {
       isRetryableStatus(response.status),
       response.status,
       retryAfterMsOf(response.headers.get('retry-after')),
+      eventsIn(request.body),
     );
   }
 
@@ -149,38 +162,44 @@ export interface SegmentClientOptions {
   writeKey: string;
   host: string;
   /**
-   * Events sent together in one request (at most 15, so that a request of the largest events stays
-   * under Segment's 500 KB); a job still waits for its own event's result.
+   * Events sent together in one request, at most 100: calls of up to 4 KB share requests of this
+   * size, larger ones requests of 15 (so that 15 of the largest stay under Segment's 500 KB).
    */
   maxBatchSize: number;
   /** How long one request to Segment may take, answer included; 10 s unless set. */
   requestTimeoutMs?: number;
 }
 
+// A request of 100 events of this size, with what the SDK adds to each, stays under 480 KB.
+const SMALL_EVENT_BYTES = Math.floor((480 * 1024) / 100) - 512;
+const MAX_SMALL_EVENTS_PER_REQUEST = 100;
+
 interface PendingDelivery {
   resolve: () => void;
   reject: (error: SegmentDeliveryError) => void;
 }
 
-/** Sends track calls and resolves once Segment accepted each one; rejects with a SegmentDeliveryError. */
-export class SegmentClient {
+/**
+ * One SDK instance and the calls waiting for its delivery results. The SDK batches by count only,
+ * so calls are routed to an instance whose batch size keeps every request under Segment's limit.
+ */
+class SdkChannel {
   private readonly analytics: Analytics;
-  private readonly writeKey: string;
-  /** Per Segment messageId, the jobs waiting for its delivery result. */
+  /** Per Segment messageId, the calls waiting for its delivery result. */
   private readonly pending = new Map<string, PendingDelivery[]>();
-  /** A request ends within its timeout; past this, the SDK lost the result (a bug), and the job retries. */
-  private readonly deliveryResultTimeoutMs: number;
 
-  constructor(options: SegmentClientOptions) {
-    const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.writeKey = options.writeKey;
-    this.deliveryResultTimeoutMs = requestTimeoutMs + FLUSH_INTERVAL_MS + 5_000;
+  constructor(
+    options: SegmentClientOptions,
+    flushAt: number,
+    private readonly requestTimeoutMs: number,
+    private readonly deliveryResultTimeoutMs: number,
+  ) {
     this.analytics = new Analytics({
       writeKey: options.writeKey,
       host: options.host,
       path: '/v1/batch',
       maxRetries: 0,
-      flushAt: Math.min(options.maxBatchSize, MAX_EVENTS_PER_REQUEST),
+      flushAt,
       flushInterval: FLUSH_INTERVAL_MS,
       httpRequestTimeout: requestTimeoutMs,
       httpClient: new SegmentHttpClient(options.writeKey, requestTimeoutMs),
@@ -189,16 +208,10 @@ export class SegmentClient {
     // minimum), which caps a worker at a few hundred events a second; its delivery events are not.
     this.analytics.on('track', (context) => this.settle(context.event.messageId));
     this.analytics.on('error', (error) => {
-      if (error.code === 'delivery_failure' && error.ctx) this.settle(error.ctx.event.messageId, this.deliveryErrorOf(error.reason));
+      if (error.code === 'delivery_failure' && error.ctx) {
+        this.settle(error.ctx.event.messageId, deliveryErrorOf(error.reason, options.writeKey));
+      }
     });
-  }
-
-  /** Our HTTP client's error as it threw it, or one for a batch the SDK gave up on without a request of ours. */
-  private deliveryErrorOf(reason: unknown): SegmentDeliveryError {
-    if (reason instanceof SegmentDeliveryError) return reason;
-    // The SDK gave up by itself (its size checks, closeAndFlush's deadline): Segment never said the event is wrong.
-    const message = readable(messageOf(reason), this.writeKey);
-    return new SegmentDeliveryError(`Segment client did not send the event: ${message}`, true);
   }
 
   /** A delivery that gave up waiting; the last one of its messageId takes the entry with it. */
@@ -217,13 +230,6 @@ export class SegmentClient {
   }
 
   async track(call: SegmentTrackCall): Promise<void> {
-    const size = Buffer.byteLength(JSON.stringify(call));
-    if (size > MAX_EVENT_BYTES) {
-      throw new SegmentDeliveryError(
-        `event is ${size} bytes, over the ${MAX_EVENT_BYTES}-byte limit (Segment's 32 KB, less what the SDK adds)`,
-        false,
-      );
-    }
     // An event dispatched before the SDK's plugin is registered waits in its internal queue, and
     // while that queue is not empty every later event goes through it one at a time, each
     // waiting for its batch: about a hundred events a second instead of thousands.
@@ -250,8 +256,81 @@ export class SegmentClient {
     });
   }
 
-  /** Sends what is buffered and stops; call once no job is active any more. */
   async close(timeoutMs: number): Promise<void> {
     await this.analytics.closeAndFlush({ timeout: timeoutMs });
   }
+}
+
+/** Our HTTP client's error as it threw it, or one for a batch the SDK gave up on without a request of ours. */
+function deliveryErrorOf(reason: unknown, writeKey: string): SegmentDeliveryError {
+  if (reason instanceof SegmentDeliveryError) return reason;
+  // The SDK gave up by itself (closeAndFlush's deadline): Segment never said the event is wrong.
+  return new SegmentDeliveryError(`Segment client did not send the event: ${readable(messageOf(reason), writeKey)}`, true);
+}
+
+/** What became of one call of `deliver`: accepted, or the reason it was not. */
+export type DeliveryResult = { accepted: true } | { accepted: false; error: SegmentDeliveryError };
+
+/** Sends track calls and says, per call, whether Segment accepted it. */
+export class SegmentClient {
+  private readonly small: SdkChannel;
+  private readonly large: SdkChannel;
+  /** One event per request: to find which events of a refused request Segment refuses. */
+  private readonly alone: SdkChannel;
+
+  constructor(options: SegmentClientOptions) {
+    const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    // A request ends within its timeout; past this, the SDK lost the result (a bug), and the job retries.
+    const resultTimeoutMs = requestTimeoutMs + FLUSH_INTERVAL_MS + 5_000;
+    const batch = Math.max(1, Math.min(options.maxBatchSize, MAX_SMALL_EVENTS_PER_REQUEST));
+    this.small = new SdkChannel(options, batch, requestTimeoutMs, resultTimeoutMs);
+    this.large = new SdkChannel(options, Math.min(batch, MAX_EVENTS_PER_REQUEST), requestTimeoutMs, resultTimeoutMs);
+    this.alone = new SdkChannel(options, 1, requestTimeoutMs, resultTimeoutMs);
+  }
+
+  /** Resolves once Segment accepted the call; rejects with a SegmentDeliveryError. */
+  async track(call: SegmentTrackCall): Promise<void> {
+    const size = sizeOf(call);
+    await (size <= SMALL_EVENT_BYTES ? this.small : this.large).track(call);
+  }
+
+  /**
+   * Sends the calls (sharing requests with each other and with other callers') and answers, per
+   * call, whether Segment accepted it. A permanent refusal of a request that carried several
+   * events says nothing about each of them: those are sent again one per request, so that one
+   * event Segment refuses never fails the others.
+   */
+  async deliver(calls: readonly SegmentTrackCall[]): Promise<DeliveryResult[]> {
+    const settle = (delivery: Promise<void>) =>
+      delivery.then(
+        (): DeliveryResult => ({ accepted: true }),
+        (error: unknown): DeliveryResult => ({ accepted: false, error: asDeliveryError(error) }),
+      );
+    const first = await Promise.all(calls.map((call) => settle(this.track(call))));
+    return Promise.all(
+      first.map((result, index) =>
+        !result.accepted && !result.error.retryable && (result.error.eventsInRequest ?? 1) > 1
+          ? settle(this.alone.track(calls[index]))
+          : result,
+      ),
+    );
+  }
+
+  /** Sends what is buffered and stops; call once no job is active any more. */
+  async close(timeoutMs: number): Promise<void> {
+    await Promise.all([this.small, this.large, this.alone].map((channel) => channel.close(timeoutMs)));
+  }
+}
+
+function asDeliveryError(error: unknown): SegmentDeliveryError {
+  return error instanceof SegmentDeliveryError ? error : new SegmentDeliveryError(`Segment client failed: ${messageOf(error)}`, true);
+}
+
+/** The size check the SDK gets wrong; an event over it is refused here, for good. */
+function sizeOf(call: SegmentTrackCall): number {
+  const size = Buffer.byteLength(JSON.stringify(call));
+  if (size > MAX_EVENT_BYTES) {
+    throw new SegmentDeliveryError(`event is ${size} bytes, over the ${MAX_EVENT_BYTES}-byte limit (Segment's 32 KB, less what the SDK adds)`, false);
+  }
+  return size;
 }
