@@ -1,95 +1,89 @@
 import { Injectable } from '@nestjs/common';
 import { boundedText } from '@app/common';
+import { EventStatus } from './generated/prisma/enums';
 import { PrismaService } from './prisma.service';
-import { StatementBatcher } from './statement-batcher';
-import { compareIds, FORWARDING_DONE, StoredMailjetEvent } from './stored-event';
+import { compareIds, StoredMailjetEvent } from './stored-event';
 
-/** A stored event as the worker takes it: with its dedupe key claimed and its recipient's stored userId. */
+/** A stored event as a job takes it: with its dedupe key claimed and its recipient's stored userId. */
 export interface EventForForwarding extends StoredMailjetEvent {
-  /** The event that owns the dedupe key: this one, or a duplicate that came first; null if done or without a key. */
+  /** Whether the row names the job that took it: an event moved to another job is that job's to forward. */
+  inThisJob: boolean;
+  /** The event that owns the dedupe key: this one, or a duplicate that came first; null if not to forward or without a key. */
   dedupeOwner: bigint | null;
   /** The userId mapped to the recipient's email through the admin API, if any. */
   storedUserId: string | null;
 }
 
-// The worker's statements go to the pool directly and take many events at once: concurrent jobs
-// share one round trip (StatementBatcher). Prisma would load its query engine into every worker
-// (about 120 MB of resident memory) for statements it cannot express anyway (README, "Data access").
+/** What became of one event of a job; written for all of them in one statement. */
+export type EventOutcome =
+  | { id: bigint; status: typeof EventStatus.forwarded; segmentMessageId: string }
+  | { id: bigint; status: typeof EventStatus.duplicate; duplicateOf: bigint }
+  /** A failed attempt: `queued` when another will follow, `failed` when none will. */
+  | { id: bigint; status: typeof EventStatus.queued | typeof EventStatus.failed; reason: string };
 
-// One statement loads the events, claims the dedupe keys of those still to forward (sorted, so that
-// two workers claiming overlapping keys take them in the same order) and brings the recipients'
-// stored userIds along.
+// The worker's statements go to the pool directly, one or two per job whatever its size. Prisma
+// would load its query engine into every worker (about 120 MB of resident memory) for statements
+// it cannot express anyway (README, "Data access").
+
+// One statement loads the job's events, claims the dedupe keys of those still to forward (sorted,
+// so that two workers claiming overlapping keys take them in the same order) and brings the
+// recipients' stored userIds along. A row queued before group jobs names no job: its job is `event-<id>`.
 const CLAIM_FOR_FORWARDING = `
   with e as (
-    select id, payload::text as payload, event_type, status, email, message_id, event_time, dedupe_key, attempts
+    select id, payload::text as payload, event_type, status, email, message_id, event_time, dedupe_key, attempts,
+           coalesce(job_id, 'event-' || id) = $2 as in_this_job
     from mailjet_events where id = any($1::bigint[])
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
-    where status <> all($2::event_status[]) and dedupe_key is not null
+    where in_this_job and status = 'queued' and dedupe_key is not null
     order by dedupe_key
     on conflict (dedupe_key) do nothing
     returning event_id
   )
   select e.id::text, e.payload, e.event_type as "eventType", e.status::text as status, e.email,
          e.message_id as "messageId", extract(epoch from e.event_time)::float8 as "eventTime",
-         e.dedupe_key as "dedupeKey", e.attempts, c.event_id is not null as claimed, i.user_id as "storedUserId"
+         e.dedupe_key as "dedupeKey", e.attempts, e.in_this_job as "inThisJob",
+         c.event_id is not null as claimed, i.user_id as "storedUserId"
   from e
   left join claimed c on c.event_id = e.id
-  left join identities i on i.email = lower(e.email)`;
+  left join identities i on i.email = lower(e.email)
+  order by e.id`;
 
 const DEDUPE_KEY_OWNERS = `select dedupe_key, event_id::text from dedupe_keys where dedupe_key = any($1::text[])`;
 
-const MARK_FORWARDED = `
+// Rows are locked in id order. A failed attempt or a duplicate is written only while the row still
+// names this job (a requeue may have moved it on); a delivery is written whatever happened meanwhile.
+const RECORD_OUTCOMES = `
   update mailjet_events e
-  set status = 'forwarded', attempts = e.attempts + 1, forwarded_at = now(), last_error = null,
-      segment_message_id = f.segment_message_id, updated_at = now()
-  from unnest($1::bigint[], $2::text[]) as f(id, segment_message_id)
-  where e.id = f.id`;
+  set status = o.status::event_status,
+      attempts = e.attempts + (o.status <> 'duplicate')::int,
+      forwarded_at = case when o.status = 'forwarded' then now() else e.forwarded_at end,
+      segment_message_id = coalesce(o.segment_message_id, e.segment_message_id),
+      duplicate_of = coalesce(o.duplicate_of, e.duplicate_of),
+      last_error = case when o.status = 'forwarded' then null else coalesce(o.reason, e.last_error) end,
+      updated_at = now()
+  from unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+    as o(id, status, segment_message_id, duplicate_of, reason)
+  where e.id = o.id and (o.status = 'forwarded' or coalesce(e.job_id, 'event-' || e.id) = $6)`;
 
-const MARK_DUPLICATE = `
-  update mailjet_events e
-  set status = 'duplicate', duplicate_of = d.owner_id, updated_at = now()
-  from unnest($1::bigint[], $2::bigint[]) as d(id, owner_id)
-  where e.id = d.id`;
-
-const RECORD_FAILED_ATTEMPT = `
-  update mailjet_events
-  set attempts = attempts + 1, last_error = $2, updated_at = now(),
-      status = (case when $3::boolean then 'failed' else 'queued' end)::event_status
-  where id = $1`;
-
-/** What the worker reads and writes: claims, outcomes and failed attempts. */
+/** What the worker reads and writes: a job's events, their claims and their outcomes. */
 @Injectable()
 export class ForwardingEventRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /**
-   * Loads an event for forwarding and, unless it is done, claims its dedupe key: `dedupeOwner`
-   * is the event that owns the key, this one or the one that claimed it first (the primary key
-   * of dedupe_keys decides between concurrent claims).
+   * Loads a job's events and, for those the job is to forward, claims their dedupe keys:
+   * `dedupeOwner` is the event that owns the key, this one or the one that claimed it first (the
+   * primary key of dedupe_keys decides between concurrent claims). Events not found are not
+   * committed yet, or never will be (their callback was rolled back).
    */
-  claim(id: bigint): Promise<EventForForwarding | null> {
-    return this.claims.run(id);
-  }
-
-  async markForwarded(id: bigint, segmentMessageId: string): Promise<void> {
-    await this.forwardedMarks.run({ id, value: segmentMessageId });
-  }
-
-  async markDuplicate(id: bigint, ownerId: bigint): Promise<void> {
-    await this.duplicateMarks.run({ id, value: ownerId.toString() });
-  }
-
-  /** Counts a failed attempt with its reason (bounded); `final` when no attempt will follow. */
-  async recordFailedAttempt(id: bigint, reason: string, final: boolean): Promise<void> {
-    await this.prisma.pool.query(RECORD_FAILED_ATTEMPT, [id.toString(), boundedText(reason), final]);
-  }
-
-  private readonly claims = new StatementBatcher<bigint, EventForForwarding | null>(async (ids) => {
-    type Row = Omit<StoredMailjetEvent, 'id'> & { id: string; claimed: boolean; storedUserId: string | null };
-    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), [...FORWARDING_DONE]]);
-    const contested = rows.filter((row) => !row.claimed && row.dedupeKey !== null && !FORWARDING_DONE.has(row.status));
+  async claim(jobId: string, ids: readonly bigint[]): Promise<EventForForwarding[]> {
+    type Row = Omit<StoredMailjetEvent, 'id'> & { id: string; inThisJob: boolean; claimed: boolean; storedUserId: string | null };
+    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), jobId]);
+    // Only a `queued` row is still to forward: its job may be on a retry after the others ended.
+    const toForward = (row: Omit<Row, 'claimed'>) => row.inThisJob && row.dedupeKey !== null && row.status === EventStatus.queued;
+    const contested = rows.filter((row) => toForward(row) && !row.claimed);
     const owners = new Map<string, string>();
     if (contested.length > 0) {
       // A separate statement: its snapshot sees the claims that made ours conflict.
@@ -98,24 +92,23 @@ export class ForwardingEventRepository {
       ]);
       for (const owner of earlier.rows) owners.set(owner.dedupe_key, owner.event_id);
     }
-    const byId = new Map(
-      rows.map(({ claimed, ...row }) => {
-        const owner = claimed ? row.id : row.dedupeKey === null ? undefined : owners.get(row.dedupeKey);
-        return [row.id, { ...row, id: BigInt(row.id), dedupeOwner: owner === undefined ? null : BigInt(owner) }];
-      }),
-    );
-    return ids.map((id) => byId.get(id.toString()) ?? null);
-  });
-
-  private readonly forwardedMarks = this.batchedUpdate(MARK_FORWARDED);
-  private readonly duplicateMarks = this.batchedUpdate(MARK_DUPLICATE);
-
-  /** An UPDATE of many events by id, each with its own value, rows locked in id order. */
-  private batchedUpdate(sql: string): StatementBatcher<{ id: bigint; value: string }, void> {
-    return new StatementBatcher<{ id: bigint; value: string }, void>(async (updates) => {
-      const sorted = [...updates].sort((a, b) => compareIds(a.id, b.id));
-      await this.prisma.pool.query(sql, [sorted.map((update) => update.id.toString()), sorted.map((update) => update.value)]);
-      return updates.map(() => undefined);
+    return rows.map(({ claimed, ...row }) => {
+      const owner = !toForward(row) ? undefined : claimed ? row.id : owners.get(row.dedupeKey!);
+      return { ...row, id: BigInt(row.id), dedupeOwner: owner === undefined ? null : BigInt(owner) };
     });
+  }
+
+  /** Writes what became of a job's events in one statement; reasons are bounded. */
+  async recordOutcomes(jobId: string, outcomes: readonly EventOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const sorted = [...outcomes].sort((a, b) => compareIds(a.id, b.id));
+    await this.prisma.pool.query(RECORD_OUTCOMES, [
+      sorted.map((o) => o.id.toString()),
+      sorted.map((o) => o.status),
+      sorted.map((o) => ('segmentMessageId' in o ? o.segmentMessageId : null)),
+      sorted.map((o) => ('duplicateOf' in o ? o.duplicateOf.toString() : null)),
+      sorted.map((o) => ('reason' in o ? boundedText(o.reason) : null)),
+      jobId,
+    ]);
   }
 }

@@ -8,8 +8,20 @@ import type { Transaction } from './transaction-runner';
 /** One stored event of a callback, in the order of the callback's body. */
 export interface InsertedEvent {
   id: bigint;
-  /** False for junk, stored as `invalid` with its reason. */
-  usable: boolean;
+  /** The job that is to carry it; null for junk, stored as `invalid` with its reason. */
+  jobId: string | null;
+}
+
+/** A job to add: its id, written on its events' rows, and the events. */
+export interface EventJob {
+  jobId: string;
+  eventIds: bigint[];
+}
+
+/** A queued event and the job its row names. */
+export interface QueuedEvent {
+  id: bigint;
+  jobId: string;
 }
 
 // Every statement here runs on each callback, or in the api's background loops every few seconds,
@@ -18,33 +30,50 @@ export interface InsertedEvent {
 
 // The payloads travel as one JSON array, split by PostgreSQL: serialising them as a text[] escaped
 // every quote of every payload in JavaScript. A json value keeps each element's text exactly.
-// Usable events are written `queued`: the service adds their jobs before it commits, and marks
-// them `received` instead if that fails.
+// Usable events are written `queued`, with the id of the job that is to carry them: the
+// statement takes one job number, and the caller numbers the parts of a group larger than a job
+// ($9). The service adds the jobs before it commits, and marks the events `received` if that fails.
 const INSERT_EVENTS = `
+  with job as (select nextval('mailjet_job_seq') as number)
   insert into mailjet_events
-    (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at)
+    (payload, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at, job_id)
   select p.payload, e.event_type, to_timestamp(e.event_time), e.email, e.message_id, e.message_guid, e.dedupe_key,
          case when e.last_error is null then 'queued' else 'invalid' end::event_status, e.last_error,
-         case when e.last_error is null then now() end
-  from json_array_elements($1::json) with ordinality as p(payload, ord)
-  join unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-    with ordinality as e(event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, ord) using (ord)
+         case when e.last_error is null then now() end,
+         case when e.last_error is null then 'ingest-' || job.number || '-' || e.part end
+  from job cross join json_array_elements($1::json) with ordinality as p(payload, ord)
+  join unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+    with ordinality as e(event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, part, ord) using (ord)
   order by ord
-  returning id, status::text`;
+  returning id, job_id`;
 
-const MARK_RECEIVED = `update mailjet_events set status = 'received', queued_at = null where id = any($1::bigint[])`;
+const MARK_RECEIVED = `
+  update mailjet_events set status = 'received', queued_at = null, job_id = null where id = any($1::bigint[])`;
 
-const MARK_QUEUED = `
-  update mailjet_events set status = 'queued', queued_at = now(), updated_at = now()
-  where id = any($1::bigint[]) and status = 'received'`;
+// One job number per statement (an uncorrelated subquery runs once); only `received` rows move.
+const ASSIGN_JOB = `
+  update mailjet_events set status = 'queued', queued_at = now(), updated_at = now(),
+         job_id = $2 || '-' || (select nextval('mailjet_job_seq'))
+  where id = any($1::bigint[]) and status = 'received'
+  returning id::text, job_id`;
+
+const RELEASE_JOB = `
+  update mailjet_events set status = 'received', queued_at = null, job_id = null, updated_at = now()
+  where id = any($1::bigint[]) and job_id = $2 and status = 'queued'`;
+
+const MOVE_TO_JOB = `
+  update mailjet_events set job_id = $3 || '-' || (select nextval('mailjet_job_seq')), queued_at = now(), updated_at = now()
+  where id = any($1::bigint[]) and coalesce(job_id, 'event-' || id) = any($2::text[]) and status = 'queued'
+  returning id::text, job_id`;
 
 const FIND_UNQUEUED = `
   select id::text from mailjet_events
   where status = 'received' and received_at < now() - make_interval(secs => $1::float8)
   order by id limit $2`;
 
+// A row queued by a version before group jobs has no job_id: its job is `event-<id>`.
 const FIND_QUEUED_BEFORE = `
-  select id::text from mailjet_events
+  select id::text, coalesce(job_id, 'event-' || id) as job_id from mailjet_events
   where status = 'queued' and id > $1::bigint and queued_at < now() - make_interval(secs => $2::float8)
   order by id limit $3`;
 
@@ -56,11 +85,14 @@ export class IngestEventRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /**
-   * Stores the events of several callbacks in one statement: usable ones as `queued`, junk as
-   * `invalid` with its reason. Answers one row per record, in the records' order.
+   * Stores the events of several callbacks in one statement: usable ones as `queued`, in jobs of
+   * at most `maxJobEvents`, junk as `invalid` with its reason. Answers one row per record, in the
+   * records' order.
    */
-  async insert(tx: Transaction, records: readonly MailjetEventRecord[]): Promise<InsertedEvent[]> {
-    const { rows } = await tx.query<{ id: string; status: string }>(INSERT_EVENTS, [
+  async insert(tx: Transaction, records: readonly MailjetEventRecord[], maxJobEvents: number): Promise<InsertedEvent[]> {
+    let usable = 0;
+    const parts = records.map((r) => (r.invalidReason === null ? Math.floor(usable++ / maxJobEvents) : null));
+    const { rows } = await tx.query<{ id: string; job_id: string | null }>(INSERT_EVENTS, [
       `[${records.map((r) => r.rawJson).join(',')}]`,
       records.map((r) => r.eventType),
       records.map((r) => r.time),
@@ -69,11 +101,10 @@ export class IngestEventRepository {
       records.map((r) => r.messageGuid),
       records.map((r) => r.dedupeKey),
       records.map((r) => (r.invalidReason === null ? null : boundedText(r.invalidReason))),
+      parts,
     ]);
     // Ids come from the sequence in insertion order, which follows the ordinality.
-    return rows
-      .map((row) => ({ id: BigInt(row.id), usable: row.status === 'queued' }))
-      .sort((a, b) => compareIds(a.id, b.id));
+    return rows.map((row) => ({ id: BigInt(row.id), jobId: row.job_id })).sort((a, b) => compareIds(a.id, b.id));
   }
 
   /** Events whose jobs could not be added: the recovery loop queues them later. */
@@ -81,11 +112,24 @@ export class IngestEventRepository {
     await tx.query(MARK_RECEIVED, [ids.map(String)]);
   }
 
-  /** Marks `received` events queued; one that a worker already moved on is left as it is. */
-  async markQueued(ids: readonly bigint[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    const { rowCount } = await this.prisma.pool.query(MARK_QUEUED, [ids.map(String)]);
-    return rowCount ?? 0;
+  /**
+   * Gives `received` events a new job, `<origin>-<number>`, and marks them `queued`: the caller
+   * adds the job next (or releases it). Events that are no longer `received` are left out.
+   */
+  async assignJob(ids: readonly bigint[], origin: string): Promise<EventJob | null> {
+    const { rows } = await this.prisma.pool.query<{ id: string; job_id: string }>(ASSIGN_JOB, [ids.map(String), origin]);
+    return rows.length === 0 ? null : { jobId: rows[0].job_id, eventIds: idsOf(rows).sort(compareIds) };
+  }
+
+  /** Back to `received` (the recovery loop's), for a job that could not be added. */
+  async releaseJob(job: EventJob): Promise<void> {
+    await this.prisma.pool.query(RELEASE_JOB, [job.eventIds.map(String), job.jobId]);
+  }
+
+  /** Moves `queued` events whose job is one of `lostJobIds` to a new job, `<origin>-<number>`. */
+  async moveToJob(ids: readonly bigint[], lostJobIds: readonly string[], origin: string): Promise<EventJob | null> {
+    const { rows } = await this.prisma.pool.query<{ id: string; job_id: string }>(MOVE_TO_JOB, [ids.map(String), lostJobIds, origin]);
+    return rows.length === 0 ? null : { jobId: rows[0].job_id, eventIds: idsOf(rows).sort(compareIds) };
   }
 
   /** Committed events that never reached the queue (Redis was down, or the process died in between). */
@@ -95,8 +139,12 @@ export class IngestEventRepository {
   }
 
   /** `queued` events queued longer ago than `olderThanMs`, in id order after `after`: candidates for lost jobs. */
-  async findQueuedBefore(olderThanMs: number, after: bigint, limit: number): Promise<bigint[]> {
-    const { rows } = await this.prisma.pool.query<{ id: string }>(FIND_QUEUED_BEFORE, [after.toString(), olderThanMs / 1000, limit]);
-    return idsOf(rows);
+  async findQueuedBefore(olderThanMs: number, after: bigint, limit: number): Promise<QueuedEvent[]> {
+    const { rows } = await this.prisma.pool.query<{ id: string; job_id: string }>(FIND_QUEUED_BEFORE, [
+      after.toString(),
+      olderThanMs / 1000,
+      limit,
+    ]);
+    return rows.map((row) => ({ id: BigInt(row.id), jobId: row.job_id }));
   }
 }

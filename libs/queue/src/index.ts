@@ -1,3 +1,4 @@
+export * from './event-id-ranges';
 export * from './forward-event-job.dto';
 export * from './queue.constants';
 export * from './queue.module';

@@ -2,25 +2,38 @@ import { BackoffStrategy, JobsOptions } from 'bullmq';
 import type { RetryPolicy } from '@app/config';
 
 export const MAILJET_EVENTS_QUEUE = 'mailjet-events';
-export const FORWARD_EVENT_JOB = 'forward-event';
+export const FORWARD_EVENTS_JOB = 'forward-events';
 export const SEGMENT_BACKOFF = 'segment-backoff';
 
-/** What a forwarding job carries: only the id of the stored event, which is the source of truth. */
-export interface ForwardEventJobData {
+/** Events in one job at most: a larger stored group travels as several jobs. */
+export const MAX_EVENTS_PER_JOB = 100;
+
+/**
+ * What a forwarding job carries: the ids of its events, which PostgreSQL holds (the outbox).
+ * Each event row names its job (`job_id`), and only that job forwards it.
+ */
+export interface ForwardEventsJobData {
+  /** The event ids, as ranges (`encodeEventIds`). */
+  events: string;
+  /** How many events the job carries, for the dashboard. */
+  count: number;
+  /** Event id -> Segment messageId, for events Segment accepted but PostgreSQL did not record: not to be sent again. */
+  delivered?: Record<string, string>;
+}
+
+/** A job of the version before jobs carried groups: one event, job id `event-<id>`. Still taken. */
+export interface LegacyForwardEventJobData {
   eventId: string;
-  /** Set when Segment accepted the event but PostgreSQL could not record it: not to be sent again. */
   deliveredMessageId?: string;
 }
 
-/** One job per stored event, ever: a second add with the same id is a no-op while the job exists. */
-export function forwardEventJobId(eventId: bigint | string): string {
-  return `event-${eventId}`;
-}
+/** Where a job comes from, the first word of its id: `ingest-41-0`, `requeue-42`, `recovery-43`, `sweep-44`. */
+export type JobOrigin = 'ingest' | 'recovery' | 'requeue' | 'sweep';
 
 const ONE_HOUR_MS = 60 * 60 * 1000;
 const TWO_WEEKS_S = 14 * 24 * 60 * 60;
 
-export function forwardEventJobOptions(retry: RetryPolicy): JobsOptions {
+export function forwardEventsJobOptions(retry: RetryPolicy): JobsOptions {
   return {
     attempts: retry.maxAttempts,
     backoff: { type: SEGMENT_BACKOFF, delay: retry.backoffMs },

@@ -124,7 +124,7 @@ export class EventAdminService {
     if (!(await this.events.takeOneForRequeue(id, from))) {
       throw new ConflictException(`event ${id} changed status meanwhile; look at it again`);
     }
-    await this.enqueuer.requeue([id]);
+    await this.enqueuer.queueReceived([id], 'requeue');
     return { id: id.toString(), status: 'queued' };
   }
 
@@ -140,8 +140,7 @@ export class EventAdminService {
       const ids = await this.events.takeForRequeue(filter, REQUEUE_BATCH, after);
       if (ids.length === 0) break;
       // Rows are `received` now: should Redis fail here, the recovery loop queues them.
-      await this.enqueuer.requeue(ids);
-      requeued += ids.length;
+      requeued += await this.enqueuer.queueReceived(ids, 'requeue');
       after = ids[ids.length - 1];
     }
     return { requeued };

@@ -9,7 +9,8 @@ const QUEUE_TIMEOUT_MS = 2000;
 
 export interface AdminStatus {
   events: { total: number; byStatus: Record<EventStatus, number>; byType: Record<string, number> };
-  queue: { waiting: number; active: number; delayed: number; failed: number } | { error: string };
+  /** Jobs by state, and `events`: how many events the jobs still to run hold (each job carries a group). */
+  queue: { waiting: number; active: number; delayed: number; failed: number; events: number } | { error: string };
   oldestPendingAgeSeconds: number | null;
   forwarded: { lastMinute: number; lastHour: number };
   recentFailureReasons: Array<{ reason: string; count: number }>;
@@ -24,7 +25,7 @@ export class StatusService {
 
   /** Cheap enough to poll: counters and indexes only. Answers while Redis is down, saying so. */
   async status(): Promise<AdminStatus> {
-    const [stats, queue] = await Promise.all([this.stats.stats(), this.queueCounts()]);
+    const [stats, jobs] = await Promise.all([this.stats.stats(), this.queueCounts()]);
     const byStatus = Object.fromEntries(Object.values(EventStatus).map((status) => [status, 0])) as Record<EventStatus, number>;
     const byType: Record<string, number> = {};
     for (const { status, eventType, count } of stats.counts) {
@@ -34,14 +35,15 @@ export class StatusService {
     const oldest = stats.oldestPendingReceivedAt;
     return {
       events: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus, byType },
-      queue,
+      // The rows are the truth: a `queued` event is in a job waiting, delayed, or running.
+      queue: 'error' in jobs ? jobs : { ...jobs, events: byStatus.queued },
       oldestPendingAgeSeconds: oldest ? Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000)) : null,
       forwarded: { lastMinute: stats.forwardedLastMinute, lastHour: stats.forwardedLastHour },
       recentFailureReasons: stats.recentFailureReasons,
     };
   }
 
-  private async queueCounts(): Promise<AdminStatus['queue']> {
+  private async queueCounts(): Promise<Omit<Extract<AdminStatus['queue'], { waiting: number }>, 'events'> | { error: string }> {
     try {
       const counts = await withTimeout(
         this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),

@@ -1,12 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { IngestEventRepository, InsertedEvent, Transaction, TransactionRunner } from '@app/database';
+import { EventJob, IngestEventRepository, InsertedEvent, Transaction, TransactionRunner } from '@app/database';
 import { MailjetEventRecord } from '@app/mailjet';
+import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { GroupCommitWriter } from './group-commit.service';
 
 // Ids start just below a digit boundary, so that ids compared or sorted as text would show.
 const FIRST_ID = 9999999998n;
+const FIRST_JOB_NUMBER = 99;
 
 function record(name: string, fields: Partial<MailjetEventRecord> = {}): MailjetEventRecord {
   return {
@@ -54,21 +56,31 @@ class FakeTransactions implements Pick<TransactionRunner, 'run'> {
   }
 }
 
-/** Inserts records with ids from a sequence; a statement with a bad record fails as a whole. */
+/**
+ * Inserts records with ids from a sequence, as the repository does: usable ones named after the
+ * statement's job number and their part of at most `maxJobEvents`, junk with no job. A statement
+ * with a bad record fails as a whole.
+ */
 class FakeIngestEvents implements Pick<IngestEventRepository, 'insert' | 'markReceived'> {
-  readonly inserts: Array<{ tx: Transaction; rawJson: string[] }> = [];
+  readonly inserts: Array<{ tx: Transaction; rawJson: string[]; maxJobEvents: number }> = [];
   readonly receivedMarks: Array<{ tx: Transaction; ids: bigint[]; insideTransaction: boolean }> = [];
   /** Set to fail every insert, as a connection lost mid-statement does. */
   insertError: Error | undefined;
   private nextId = FIRST_ID;
+  private nextJobNumber = FIRST_JOB_NUMBER;
 
   constructor(private readonly transactions: FakeTransactions) {}
 
-  async insert(tx: Transaction, records: readonly MailjetEventRecord[]): Promise<InsertedEvent[]> {
-    this.inserts.push({ tx, rawJson: records.map((r) => r.rawJson) });
+  async insert(tx: Transaction, records: readonly MailjetEventRecord[], maxJobEvents: number): Promise<InsertedEvent[]> {
+    this.inserts.push({ tx, rawJson: records.map((r) => r.rawJson), maxJobEvents });
     if (this.insertError) throw this.insertError;
     if (records.some((r) => r.rawJson === BAD_JSON)) throw new Error('invalid input syntax for type json');
-    return records.map((r) => ({ id: this.nextId++, usable: r.invalidReason === null }));
+    const jobNumber = this.nextJobNumber++;
+    let usable = 0;
+    return records.map((r) => ({
+      id: this.nextId++,
+      jobId: r.invalidReason === null ? `ingest-${jobNumber}-${Math.floor(usable++ / maxJobEvents)}` : null,
+    }));
   }
 
   async markReceived(tx: Transaction, ids: readonly bigint[]): Promise<void> {
@@ -76,16 +88,23 @@ class FakeIngestEvents implements Pick<IngestEventRepository, 'insert' | 'markRe
   }
 }
 
-/** Records the job batches it is asked to add; fails them with `error` when set. */
+/** Records the jobs of each addJobs, and whether a transaction was open (jobs go before the commit). */
 class FakeEnqueuer implements Pick<EventEnqueuer, 'addJobs'> {
-  readonly batches: bigint[][] = [];
+  readonly batches: EventJob[][] = [];
+  readonly insideTransaction: boolean[] = [];
   error: Error | undefined;
 
-  async addJobs(eventIds: readonly bigint[]): Promise<void> {
+  constructor(private readonly transactions: FakeTransactions) {}
+
+  async addJobs(jobs: readonly EventJob[]): Promise<void> {
     if (this.error) throw this.error;
-    this.batches.push([...eventIds]);
+    this.batches.push(jobs.map((job) => ({ jobId: job.jobId, eventIds: [...job.eventIds] })));
+    this.insideTransaction.push(this.transactions.open !== undefined);
   }
 }
+
+/** `count` consecutive ids from `first`. */
+const idsFrom = (first: bigint, count: number) => Array.from({ length: count }, (_, i) => first + BigInt(i));
 
 describe('GroupCommitWriter', () => {
   let transactions: FakeTransactions;
@@ -97,7 +116,7 @@ describe('GroupCommitWriter', () => {
   beforeEach(async () => {
     transactions = new FakeTransactions();
     events = new FakeIngestEvents(transactions);
-    enqueuer = new FakeEnqueuer();
+    enqueuer = new FakeEnqueuer(transactions);
     const moduleRef = await Test.createTestingModule({
       providers: [GroupCommitWriter, TransactionRunner, IngestEventRepository, EventEnqueuer],
     })
@@ -114,7 +133,7 @@ describe('GroupCommitWriter', () => {
 
   afterEach(() => warnings.mockRestore());
 
-  it('stores concurrent callbacks in one insert and one addJobs, answering each its own usable ids in order', async () => {
+  it('stores concurrent callbacks in one insert and queues their usable events as one job, answering each its own ids', async () => {
     const callbacks = [
       [record('a1'), junk('a2'), record('a3')],
       [junk('b1')],
@@ -125,10 +144,34 @@ describe('GroupCommitWriter', () => {
 
     expect(answers).toEqual([[FIRST_ID, FIRST_ID + 2n], [], [FIRST_ID + 4n, FIRST_ID + 5n]]);
     expect(events.inserts.map((insert) => insert.rawJson)).toEqual([callbacks.flat().map((r) => r.rawJson)]);
-    expect(enqueuer.batches).toEqual([[FIRST_ID, FIRST_ID + 2n, FIRST_ID + 4n, FIRST_ID + 5n]]);
+    expect(events.inserts[0].maxJobEvents).toBe(MAX_EVENTS_PER_JOB);
+    expect(enqueuer.batches).toEqual([
+      [{ jobId: `ingest-${FIRST_JOB_NUMBER}-0`, eventIds: [FIRST_ID, FIRST_ID + 2n, FIRST_ID + 4n, FIRST_ID + 5n] }],
+    ]);
+    expect(enqueuer.insideTransaction).toEqual([true]);
     expect(transactions.committed).toHaveLength(1);
     expect(events.inserts[0].tx).toBe(transactions.committed[0]);
     expect(events.receivedMarks).toEqual([]);
+  });
+
+  it(`queues a group of more than ${MAX_EVENTS_PER_JOB} usable events as several jobs, in one addJobs`, async () => {
+    // Junk first and in between: a job counts usable events only.
+    const big = Array.from({ length: 2 * MAX_EVENTS_PER_JOB }, (_, i) => record(`a${i}`));
+    const split = Math.round(1.4 * MAX_EVENTS_PER_JOB);
+    const callbacks = [[junk('j1'), ...big.slice(0, split)], [...big.slice(split), junk('j2'), record('b1')]];
+
+    const answers = await Promise.all(callbacks.map((records) => writer.store(records)));
+
+    const usable = [...idsFrom(FIRST_ID + 1n, 2 * MAX_EVENTS_PER_JOB), FIRST_ID + 2n + 2n * BigInt(MAX_EVENTS_PER_JOB)];
+    expect(answers).toEqual([usable.slice(0, split), usable.slice(split)]);
+    expect(events.inserts).toHaveLength(1);
+    expect(enqueuer.batches).toEqual([
+      [
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-0`, eventIds: usable.slice(0, MAX_EVENTS_PER_JOB) },
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-1`, eventIds: usable.slice(MAX_EVENTS_PER_JOB, 2 * MAX_EVENTS_PER_JOB) },
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-2`, eventIds: usable.slice(2 * MAX_EVENTS_PER_JOB) },
+      ],
+    ]);
   });
 
   it('adds no jobs for a group of junk only', async () => {
@@ -154,7 +197,13 @@ describe('GroupCommitWriter', () => {
     expect(events.inserts.map((insert) => insert.rawJson.length)).toEqual([5, 1, 2, 2]);
     expect(transactions.rolledBack).toHaveLength(2);
     expect(transactions.committed).toHaveLength(2);
-    expect(enqueuer.batches.sort((a, b) => (a[0] < b[0] ? -1 : 1))).toEqual([[FIRST_ID], [FIRST_ID + 1n]]);
+    // Each callback alone is a statement of its own, so a job of its own.
+    const jobs = enqueuer.batches.flat().sort((a, b) => (a.eventIds[0] < b.eventIds[0] ? -1 : 1));
+    expect(jobs).toEqual([
+      { jobId: expect.stringMatching(/^ingest-\d+-0$/), eventIds: [FIRST_ID] },
+      { jobId: expect.stringMatching(/^ingest-\d+-0$/), eventIds: [FIRST_ID + 1n] },
+    ]);
+    expect(jobs[0].jobId).not.toBe(jobs[1].jobId);
   });
 
   it.each([

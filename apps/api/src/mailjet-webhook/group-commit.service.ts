@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { IngestEventRepository, isDatabaseUnavailable, StatementBatcher, TransactionRunner } from '@app/database';
+import { EventJob, IngestEventRepository, isDatabaseUnavailable, StatementBatcher, TransactionRunner } from '@app/database';
 import { MailjetEventRecord } from '@app/mailjet';
+import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 
 // Statements in flight at once (each holds a pool connection); more callbacks wait for the next.
@@ -10,7 +11,7 @@ const MAX_ROWS = 5000;
 
 /**
  * Group commit: callbacks that arrive while a write is in flight are stored together in one
- * INSERT, and queued together in one addBulk, in one transaction. Each callback is still answered
+ * INSERT, and queued together as one job (one per MAX_EVENTS_PER_JOB events), in one transaction. Each callback is still answered
  * only once its own rows are committed. A group that fails for any reason but an unreachable
  * database is written again callback by callback, so that one bad callback cannot fail the others.
  */
@@ -44,16 +45,16 @@ export class GroupCommitWriter {
   private async write(callbacks: ReadonlyArray<readonly MailjetEventRecord[]>): Promise<bigint[][]> {
     let queueError: Error | undefined;
     const usableIds = await this.transactions.run(async (tx) => {
-      const inserted = await this.events.insert(tx, callbacks.flat());
+      const inserted = await this.events.insert(tx, callbacks.flat(), MAX_EVENTS_PER_JOB);
       let offset = 0;
       const perCallback = callbacks.map((records) => {
         const own = inserted.slice(offset, (offset += records.length));
-        return own.filter((event) => event.usable).map((event) => event.id);
+        return own.filter((event) => event.jobId !== null).map((event) => event.id);
       });
       const ids = perCallback.flat();
       if (ids.length > 0) {
         try {
-          await this.enqueuer.addJobs(ids);
+          await this.enqueuer.addJobs(jobsOf(inserted));
         } catch (error) {
           queueError = error as Error;
           await this.events.markReceived(tx, ids);
@@ -68,4 +69,16 @@ export class GroupCommitWriter {
     }
     return usableIds;
   }
+}
+
+/** The jobs the inserted events name, each with its events in order. */
+function jobsOf(inserted: ReadonlyArray<{ id: bigint; jobId: string | null }>): EventJob[] {
+  const jobs = new Map<string, bigint[]>();
+  for (const { id, jobId } of inserted) {
+    if (jobId === null) continue;
+    const ids = jobs.get(jobId);
+    if (ids) ids.push(id);
+    else jobs.set(jobId, [id]);
+  }
+  return [...jobs].map(([jobId, eventIds]) => ({ jobId, eventIds }));
 }

@@ -4,13 +4,15 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { withTimeout } from '@app/common';
 import { AppConfig } from '@app/config';
-import { IngestEventRepository } from '@app/database';
+import { EventJob, IngestEventRepository, QueuedEvent } from '@app/database';
 import {
-  FORWARD_EVENT_JOB,
-  forwardEventJobId,
-  forwardEventJobOptions,
-  ForwardEventJobData,
+  encodeEventIds,
+  FORWARD_EVENTS_JOB,
+  ForwardEventsJobData,
+  forwardEventsJobOptions,
+  JobOrigin,
   MAILJET_EVENTS_QUEUE,
+  MAX_EVENTS_PER_JOB,
   REDIS_CONNECTION,
 } from '@app/queue';
 
@@ -18,63 +20,91 @@ import {
 // transaction must not (it would hold a pool connection, and the answer, until Redis comes).
 const QUEUE_TIMEOUT_MS = 2000;
 
+function chunksOf<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
 /**
- * Adds the jobs of stored events, one per event with a deterministic id. A failure here loses
- * nothing: the rows are `received` and the recovery loop queues them.
+ * Adds the jobs of stored events: one job per group of up to MAX_EVENTS_PER_JOB events, whose id
+ * is written on the events' rows first, so that adding it again is a no-op and only that job
+ * forwards them. A failure here loses nothing: rows left `received` are queued by the recovery
+ * loop, rows `queued` under a job Redis does not have are queued again by the sweep.
  */
 @Injectable()
 export class EventEnqueuer {
   constructor(
-    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventJobData>,
+    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventsJobData>,
     private readonly events: IngestEventRepository,
     private readonly config: AppConfig,
     @Inject(REDIS_CONNECTION) private readonly redis: Redis,
   ) {}
 
-  /** Adds one job per event; the caller records the events as queued. */
-  async addJobs(eventIds: readonly bigint[]): Promise<void> {
-    if (eventIds.length === 0) return;
-    const options = forwardEventJobOptions(this.config.retryPolicy);
+  /** Adds jobs whose ids the events' rows already name. */
+  async addJobs(jobs: readonly EventJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const options = forwardEventsJobOptions(this.config.retryPolicy);
     const adding = this.queue.addBulk(
-      eventIds.map((id) => ({
-        name: FORWARD_EVENT_JOB,
-        data: { eventId: id.toString() },
-        opts: { ...options, jobId: forwardEventJobId(id) },
+      jobs.map((job) => ({
+        name: FORWARD_EVENTS_JOB,
+        data: { events: encodeEventIds(job.eventIds), count: job.eventIds.length },
+        opts: { ...options, jobId: job.jobId },
       })),
     );
     await withTimeout(adding, QUEUE_TIMEOUT_MS, 'Redis');
   }
 
-  /** Queues `received` events and marks them; rejects when Redis or PostgreSQL fails, with the rows left `received`. */
-  async enqueue(eventIds: readonly bigint[]): Promise<void> {
-    if (eventIds.length === 0) return;
-    await this.addJobs(eventIds);
-    await this.events.markQueued(eventIds);
+  /**
+   * Queues `received` events (admin requeue, recovery) in new jobs; answers how many it queued.
+   * Rejects when Redis or PostgreSQL fails, with the events of the job it could not add back to
+   * `received` where PostgreSQL allows.
+   */
+  async queueReceived(eventIds: readonly bigint[], origin: JobOrigin): Promise<number> {
+    let queued = 0;
+    for (const ids of chunksOf(eventIds, MAX_EVENTS_PER_JOB)) {
+      const job = await this.events.assignJob(ids, origin);
+      if (!job) continue;
+      try {
+        await this.addJobs([job]);
+      } catch (error) {
+        await this.events.releaseJob(job).catch(() => undefined);
+        throw error;
+      }
+      queued += job.eventIds.length;
+    }
+    return queued;
   }
 
   /**
-   * Adds the jobs of `queued` events that Redis lost, and answers how many it added. The jobs
-   * that exist are left alone: their retries and delays go on.
+   * Queues again, in new jobs, the `queued` events whose job Redis no longer has, or has finished
+   * (completed or failed) without settling them; answers how many. Jobs still to run are left
+   * alone: their retries and delays go on.
    */
-  async restoreLostJobs(eventIds: readonly bigint[]): Promise<number> {
-    if (eventIds.length === 0) return 0;
-    const exists = await this.redis.pipeline(eventIds.map((id) => ['exists', this.queue.toKey(forwardEventJobId(id))])).exec();
-    const lost = eventIds.filter((_, index) => {
-      const [error, found] = exists?.[index] ?? [new Error('no answer')];
+  async restoreLostJobs(events: readonly QueuedEvent[]): Promise<number> {
+    const jobIds = [...new Set(events.map((event) => event.jobId))];
+    if (jobIds.length === 0) return 0;
+    const [completed, failed] = [this.queue.toKey('completed'), this.queue.toKey('failed')];
+    const answers = await this.redis
+      .pipeline(jobIds.flatMap((jobId) => [['exists', this.queue.toKey(jobId)], ['zscore', completed, jobId], ['zscore', failed, jobId]]))
+      .exec();
+    const answer = (index: number): unknown => {
+      const [error, value] = answers?.[index] ?? [new Error('no answer from Redis')];
       if (error) throw error;
-      return found === 0;
-    });
-    await this.addJobs(lost);
-    return lost.length;
-  }
-
-  /**
-   * Queues events again (admin requeue, recovery): a job of an earlier round (failed, or
-   * completed) still holds the event's job id and would make the add a no-op, so it goes first.
-   * An active job cannot be removed; it is already on its way.
-   */
-  async requeue(eventIds: readonly bigint[]): Promise<void> {
-    await withTimeout(Promise.all(eventIds.map((id) => this.queue.remove(forwardEventJobId(id)))), QUEUE_TIMEOUT_MS, 'Redis');
-    await this.enqueue(eventIds);
+      return value;
+    };
+    const lost = new Set(
+      jobIds.filter((_, index) => answer(3 * index) === 0 || answer(3 * index + 1) !== null || answer(3 * index + 2) !== null),
+    );
+    const stranded = events.filter((event) => lost.has(event.jobId)).map((event) => event.id);
+    let restored = 0;
+    for (const ids of chunksOf(stranded, MAX_EVENTS_PER_JOB)) {
+      const job = await this.events.moveToJob(ids, [...lost], 'sweep');
+      if (!job) continue;
+      // Should this fail, the rows name a job Redis does not have: the next sweep moves them again.
+      await this.addJobs([job]);
+      restored += job.eventIds.length;
+    }
+    return restored;
   }
 }

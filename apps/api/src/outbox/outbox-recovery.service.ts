@@ -16,7 +16,7 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
  *   and enqueue, or an admin requeue could not reach it);
  * - sweep: `queued` rows whose job Redis no longer has (it restarted without its data, failed
  *   over to a replica that was behind, or someone emptied the queue).
- * Job ids are deterministic, so a row queued twice is still one job.
+ * Each row names its job before the job is added, so adding it twice is still one job.
  */
 @Injectable()
 export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -62,8 +62,7 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     for (;;) {
       const ids = await this.events.findUnqueued(GRACE_MS, BATCH_SIZE);
       if (ids.length === 0) break;
-      await this.enqueuer.requeue(ids);
-      recovered += ids.length;
+      recovered += await this.enqueuer.queueReceived(ids, 'recovery');
       if (ids.length < BATCH_SIZE) break;
     }
     if (recovered > 0) this.logger.log(`queued ${recovered} stored event(s) that had not reached Redis`);
@@ -75,11 +74,11 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     let restored = 0;
     let after = 0n;
     for (;;) {
-      const ids = await this.events.findQueuedBefore(this.config.queueSweepAfterMs, after, BATCH_SIZE);
-      if (ids.length === 0) break;
-      restored += await this.enqueuer.restoreLostJobs(ids);
-      after = ids[ids.length - 1];
-      if (ids.length < BATCH_SIZE) break;
+      const queued = await this.events.findQueuedBefore(this.config.queueSweepAfterMs, after, BATCH_SIZE);
+      if (queued.length === 0) break;
+      restored += await this.enqueuer.restoreLostJobs(queued);
+      after = queued[queued.length - 1].id;
+      if (queued.length < BATCH_SIZE) break;
     }
     if (restored > 0) this.logger.warn(`queued again ${restored} event(s) whose jobs Redis no longer had`);
     return restored;

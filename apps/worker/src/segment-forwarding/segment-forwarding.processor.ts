@@ -3,19 +3,21 @@ import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nest
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
-import { ForwardEventJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventJobData } from '@app/queue';
+import { ForwardEventsJob, ForwardEventsJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventsJobData } from '@app/queue';
 import { SegmentDeliveryError } from '@app/segment';
 import {
   DeliveredButNotRecordedError,
-  EventNotFoundError,
-  ForwardOutcome,
+  EventsNotFoundError,
+  JobOutcome,
   SegmentForwardingService,
 } from './segment-forwarding.service';
 
 /** Active jobs get this long to finish on SIGTERM before they are handed back to the queue. */
 export const SHUTDOWN_DEADLINE_MS = 25_000;
 const DATABASE_RETRY_MS = 1000;
-// A job may run before its event's transaction commits; after this long, that commit never came.
+// The api adds a job a moment before its events commit: a worker that was quicker looks again soon.
+const NOT_COMMITTED_RETRY_MS = 100;
+// A job may run before its events' transaction commits; after this long, that commit never came.
 const ROLLED_BACK_AFTER_MS = 60_000;
 
 @Processor(MAILJET_EVENTS_QUEUE, {
@@ -41,41 +43,41 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
 
   /**
    * Thin on purpose: every failure reaches BullMQ. A failed delivery to Segment counts as an
-   * attempt; our own PostgreSQL being unreachable, or the event not being committed yet, does
+   * attempt; our own PostgreSQL being unreachable, or the events not being committed yet, does
    * not (SEGMENT_MAX_ATTEMPTS counts deliveries), so the job goes back to the delayed set
    * without spending one.
    */
-  async process(job: Job, token?: string): Promise<ForwardOutcome> {
-    let data: ForwardEventJobData;
+  async process(job: Job, token?: string): Promise<JobOutcome> {
+    let events: ForwardEventsJob;
     try {
-      data = validateForwardEventJobData(job.data);
+      events = validateForwardEventsJobData(job.data);
     } catch (error) {
       throw new UnrecoverableError((error as Error).message);
     }
-    const { eventId, deliveredMessageId } = data;
-    let outcome: ForwardOutcome;
+    const jobId = job.id!;
+    let outcome: JobOutcome;
+    let retryInMs = DATABASE_RETRY_MS;
     try {
-      outcome = await this.forwarding.forward(BigInt(eventId), {
-        number: job.attemptsMade + 1,
-        max: job.opts.attempts ?? 1,
-        deliveredMessageId,
-      });
+      outcome = await this.forwarding.forward(jobId, events, { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 });
     } catch (error) {
-      if (error instanceof EventNotFoundError) {
+      if (error instanceof EventsNotFoundError) {
         if (Date.now() - job.timestamp > ROLLED_BACK_AFTER_MS) {
-          throw new UnrecoverableError(`${error.message}: its callback was not committed (the api answered it with an error)`);
+          throw new UnrecoverableError(`${error.message}: their callback was not committed (the api answered it with an error)`);
         }
+        retryInMs = NOT_COMMITTED_RETRY_MS;
       } else if (error instanceof DeliveredButNotRecordedError) {
-        await job.updateData({ ...data, deliveredMessageId: error.segmentMessageId });
+        await job.updateData({ ...(job.data as ForwardEventsJobData), delivered: deliveredOf(job.data, error.delivered) });
       } else if (error instanceof SegmentDeliveryError || !isDatabaseUnavailable(error)) {
         // A Segment that cannot be reached says ECONNREFUSED too; that is a delivery attempt.
         throw error;
       }
-      this.logger.warn(`event ${eventId}: retrying without spending an attempt: ${(error as Error).message}`);
-      await job.moveToDelayed(Date.now() + DATABASE_RETRY_MS + Math.random() * DATABASE_RETRY_MS, token);
+      const message = `job ${jobId}: retrying without spending an attempt: ${(error as Error).message}`;
+      if (retryInMs === NOT_COMMITTED_RETRY_MS) this.logger.debug(message);
+      else this.logger.warn(message);
+      await job.moveToDelayed(Date.now() + retryInMs + Math.random() * retryInMs, token);
       throw new DelayedError();
     }
-    this.logger.debug(`event ${eventId}: ${outcome} (attempt ${job.attemptsMade + 1})`);
+    this.logger.debug(`job ${jobId} (attempt ${job.attemptsMade + 1}): ${JSON.stringify(outcome)}`);
     return outcome;
   }
 
@@ -97,4 +99,10 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
       await this.worker.close(true);
     }
   }
+}
+
+/** The job's record of deliveries, with the new ones added; a legacy job (one event) gets the new shape's field. */
+function deliveredOf(data: unknown, delivered: Map<bigint, string>): Record<string, string> {
+  const earlier = (data as Partial<ForwardEventsJobData>).delivered ?? {};
+  return { ...earlier, ...Object.fromEntries([...delivered].map(([id, messageId]) => [id.toString(), messageId])) };
 }

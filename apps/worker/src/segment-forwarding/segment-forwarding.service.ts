@@ -1,37 +1,53 @@
 import { Injectable } from '@nestjs/common';
+import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepository } from '@app/database';
 import { UnrecoverableError } from 'bullmq';
-import { EventForForwarding, FORWARDING_DONE, ForwardingEventRepository } from '@app/database';
+import { ForwardEventsJob } from '@app/queue';
 import { SegmentClient, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 
-export type ForwardOutcome = 'forwarded' | 'duplicate' | 'already-done';
+/** How many of a job's events ended how, in this run. */
+export interface JobOutcome {
+  forwarded: number;
+  duplicate: number;
+  /** Ended in an earlier run, or moved to another job (a requeue): not this job's to forward. */
+  skipped: number;
+}
 
 export interface Attempt {
   number: number;
   max: number;
-  /** Segment accepted this event in an earlier attempt, which could not write that down. */
-  deliveredMessageId?: string;
 }
 
 /**
- * The api adds an event's job just before it commits the event, so a worker can be a moment
- * early; a job whose event never became visible belongs to a callback that was rolled back.
+ * The api adds a job just before it commits its events, so a worker can be a moment early; a job
+ * whose events never became visible belongs to a callback that was rolled back.
  */
-export class EventNotFoundError extends Error {
-  constructor(readonly eventId: bigint) {
-    super(`event ${eventId} is not in the database`);
+export class EventsNotFoundError extends Error {
+  constructor(readonly jobId: string) {
+    super(`the events of job ${jobId} are not in the database`);
   }
 }
 
 /**
- * Segment accepted the event, but PostgreSQL did not take the news. The job must remember the
- * delivery (in Redis), or its retry would send the event a second time.
+ * Segment accepted events, but PostgreSQL did not take the news. The job must remember the
+ * deliveries (in Redis), or its retry would send those events a second time.
  */
 export class DeliveredButNotRecordedError extends Error {
   constructor(
-    readonly segmentMessageId: string,
+    /** Event id -> Segment messageId. */
+    readonly delivered: Map<bigint, string>,
     readonly cause: unknown,
   ) {
-    super(`delivered to Segment as ${segmentMessageId}, but not recorded: ${(cause as Error).message}`);
+    super(`${delivered.size} event(s) delivered to Segment, but not recorded: ${(cause as Error).message}`);
+  }
+}
+
+/**
+ * Some events of the job failed an attempt that may succeed later: their reasons are on their rows,
+ * and BullMQ retries the job, which sends only the events not forwarded yet.
+ */
+export class RetryableEventsError extends SegmentDeliveryError {
+  constructor(failed: number, cause: SegmentDeliveryError) {
+    super(`${failed} event(s) not delivered: ${cause.message}`, true, cause.status, cause.retryAfterMs);
   }
 }
 
@@ -44,53 +60,81 @@ export class SegmentForwardingService {
   ) {}
 
   /**
-   * Forwards one stored event to Segment once: its dedupe key is claimed as it is loaded, so that
-   * any other delivery of the same event becomes a duplicate. Throws to let BullMQ retry; throws
-   * UnrecoverableError when no retry can help. Either way the reason is on the row first.
+   * Forwards the events of one job, each once: their dedupe keys are claimed as they are loaded,
+   * so that any other delivery of the same event becomes a duplicate. Each event's outcome is
+   * written before this returns or throws: forwarded, duplicate, failed for good (a refusal no
+   * retry can fix: UnrecoverableError fails the job too, for the dashboard), or a failed attempt,
+   * after which RetryableEventsError lets BullMQ retry the job (on its last attempt the events are
+   * `failed`, and the job fails too).
    */
-  async forward(eventId: bigint, attempt: Attempt): Promise<ForwardOutcome> {
-    const event = await this.events.claim(eventId);
-    if (!event) throw new EventNotFoundError(eventId);
-    if (FORWARDING_DONE.has(event.status)) return 'already-done';
-    if (attempt.deliveredMessageId) {
-      await this.events.markForwarded(event.id, attempt.deliveredMessageId);
-      return 'forwarded';
-    }
-    if (event.dedupeOwner === null) {
-      const reason = `event ${event.id} has no dedupe key`;
-      await this.events.recordFailedAttempt(event.id, reason, true);
-      throw new UnrecoverableError(reason);
-    }
-    if (event.dedupeOwner !== event.id) {
-      await this.events.markDuplicate(event.id, event.dedupeOwner);
-      return 'duplicate';
+  async forward(jobId: string, job: ForwardEventsJob, attempt: Attempt): Promise<JobOutcome> {
+    const events = await this.events.claim(jobId, job.eventIds);
+    if (events.length === 0) throw new EventsNotFoundError(jobId);
+    const lastAttempt = attempt.number >= attempt.max;
+    const outcomes: EventOutcome[] = [];
+    const toSend: Array<{ event: EventForForwarding; call: SegmentTrackCall }> = [];
+    let skipped = 0;
+
+    for (const event of events) {
+      const delivered = job.delivered.get(event.id);
+      if (delivered && event.status !== EventStatus.forwarded) {
+        // Segment has it, whatever happened to the row meanwhile (a requeue may have moved it on).
+        outcomes.push({ id: event.id, status: EventStatus.forwarded, segmentMessageId: delivered });
+      } else if (!event.inThisJob || event.status !== EventStatus.queued) {
+        skipped++;
+      } else if (event.dedupeOwner === null) {
+        outcomes.push({ id: event.id, status: EventStatus.failed, reason: `event ${event.id} has no dedupe key` });
+      } else if (event.dedupeOwner !== event.id) {
+        outcomes.push({ id: event.id, status: EventStatus.duplicate, duplicateOf: event.dedupeOwner });
+      } else {
+        const call = this.trackCallOf(event);
+        if (call instanceof UnmappableEventError) outcomes.push({ id: event.id, status: EventStatus.failed, reason: call.message });
+        else toSend.push({ event, call });
+      }
     }
 
-    const call = await this.trackCallOf(event);
+    const results = await this.segment.deliver(toSend.map(({ call }) => call));
+    const deliveredNow = new Map<bigint, string>();
+    let retryable: SegmentDeliveryError | undefined;
+    let retryableCount = 0;
+    toSend.forEach(({ event, call }, index) => {
+      const result = results[index];
+      if (result.accepted) {
+        deliveredNow.set(event.id, call.messageId);
+        outcomes.push({ id: event.id, status: EventStatus.forwarded, segmentMessageId: call.messageId });
+        return;
+      }
+      const { error } = result;
+      const final = !error.retryable || lastAttempt;
+      outcomes.push({ id: event.id, status: final ? EventStatus.failed : EventStatus.queued, reason: error.message });
+      if (error.retryable) {
+        retryableCount++;
+        // The longest Retry-After asked for is the one to wait.
+        if (!retryable || (error.retryAfterMs ?? 0) > (retryable.retryAfterMs ?? 0)) retryable = error;
+      }
+    });
+
     try {
-      await this.segment.track(call);
+      await this.events.recordOutcomes(jobId, outcomes);
     } catch (error) {
-      const permanent = error instanceof SegmentDeliveryError && !error.retryable;
-      const reason = (error as Error).message;
-      await this.events.recordFailedAttempt(event.id, reason, permanent || attempt.number >= attempt.max);
-      throw permanent ? new UnrecoverableError(reason) : error;
+      if (deliveredNow.size > 0) throw new DeliveredButNotRecordedError(deliveredNow, error);
+      throw error;
     }
-    try {
-      await this.events.markForwarded(event.id, call.messageId);
-    } catch (error) {
-      throw new DeliveredButNotRecordedError(call.messageId, error);
-    }
-    return 'forwarded';
+    if (retryable) throw new RetryableEventsError(retryableCount, retryable);
+    const failed = outcomes.filter((outcome) => outcome.status === EventStatus.failed);
+    // The job fails too, so that the queue dashboard shows it; the others of its events are recorded.
+    if (failed.length > 0) throw new UnrecoverableError(`${failed.length} of ${events.length} event(s) failed: ${(failed[0] as { reason: string }).reason}`);
+    const count = (status: EventStatus) => outcomes.filter((outcome) => outcome.status === status).length;
+    return { forwarded: count(EventStatus.forwarded), duplicate: count(EventStatus.duplicate), skipped };
   }
 
-  /** An event that cannot be mapped never will be: it fails at once, with the reason on the row. */
-  private async trackCallOf(event: EventForForwarding): Promise<SegmentTrackCall> {
+  /** An event that cannot be mapped never will be: it fails at once, with the reason on its row. */
+  private trackCallOf(event: EventForForwarding): SegmentTrackCall | UnmappableEventError {
     try {
       return this.trackCalls.trackCallOf(this.trackCalls.mappable(event), event.storedUserId);
     } catch (error) {
-      if (!(error instanceof UnmappableEventError)) throw error;
-      await this.events.recordFailedAttempt(event.id, error.message, true);
-      throw new UnrecoverableError(error.message);
+      if (error instanceof UnmappableEventError) return error;
+      throw error;
     }
   }
 }
