@@ -94,7 +94,7 @@ describe('admin API (api + worker + PostgreSQL + Redis + a local Segment sink)',
     expect(status.events.byStatus).toEqual({ received: 0, queued: 0, ...byStatus });
     expect(status.events.total).toBe(11);
     expect(status.events.byType).toMatchObject({ open: 3, click: 2, sent: 1, '(unknown)': 1 });
-    expect(status.queue).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1 });
+    expect(status.queue).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1, events: 0 });
     expect(status.oldestPendingAgeSeconds).toBeNull();
     expect(status.forwarded).toEqual({ lastMinute: 7, lastHour: 7 });
     expect(status.recentFailureReasons).toEqual([{ reason: 'Segment answered 400: bad', count: 1 }]);

@@ -1,4 +1,4 @@
-import { forwardEventJobId, forwardEventJobOptions, FORWARD_EVENT_JOB } from '@app/queue';
+import { FORWARD_EVENTS_JOB, forwardEventsJobOptions } from '@app/queue';
 import { MAX_REASON_LENGTH } from '@app/common';
 import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
@@ -63,12 +63,12 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
     // Stored as a version without the ingest check would have stored it: queued, with its job.
     const payload = JSON.stringify(event({ Payload: `${'['.repeat(5000)}${']'.repeat(5000)}` }));
     const [{ id }] = await db.query<{ id: string }>(
-      `insert into mailjet_events (payload, event_type, event_time, email, message_id, dedupe_key, status, queued_at)
-       values ($1::json, 'open', to_timestamp(1700000000), 'a@example.com', '19421777', '19421777:open:1700000000', 'queued', now())
+      `insert into mailjet_events (payload, event_type, event_time, email, message_id, dedupe_key, status, queued_at, job_id)
+       values ($1::json, 'open', to_timestamp(1700000000), 'a@example.com', '19421777', '19421777:open:1700000000', 'queued', now(), 'deep-1')
        returning id::text`,
       [payload],
     );
-    await api.queue.add(FORWARD_EVENT_JOB, { eventId: id }, { ...forwardEventJobOptions(api.config.retryPolicy), jobId: forwardEventJobId(id) });
+    await api.queue.add(FORWARD_EVENTS_JOB, { events: id, count: 1 }, { ...forwardEventsJobOptions(api.config.retryPolicy), jobId: 'deep-1' });
 
     const failed = await waitFor('the event to fail', async () => {
       const [row] = await db.query<{ attempts: number; last_error: string }>(

@@ -1,4 +1,3 @@
-import { forwardEventJobId } from '@app/queue';
 import { sampleWithMessageId } from './fixtures/mailjet-samples';
 import { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
@@ -27,25 +26,31 @@ describe('the sweep of lost jobs (api + worker + PostgreSQL + Redis + a local Se
     await db.close();
   });
 
-  it('queues again the events whose jobs vanished, leaves the other jobs alone, and forwards each event once', async () => {
-    const messageIds = ['1152921505370435101', '1152921505370435102', '1152921505370435103', '1152921505370435104'];
-    const body = `[${messageIds.map((id) => sampleWithMessageId('open', id)).join(',')}]`;
-    expect((await api.postWebhook(body)).statusCode).toBe(200);
-    const ids = (await db.query<{ id: string }>('select id::text from mailjet_events order by mailjet_events.id')).map((row) => row.id);
-    expect(ids).toHaveLength(4);
-    const kept = await api.queue.getJob(forwardEventJobId(ids[0]));
+  it('queues again the events whose job vanished, leaves the other jobs alone, and forwards each event once', async () => {
+    const lostIds = ['1152921505370435101', '1152921505370435102', '1152921505370435103'];
+    const keptId = '1152921505370435104';
+    expect((await api.postWebhook(`[${lostIds.map((id) => sampleWithMessageId('open', id)).join(',')}]`)).statusCode).toBe(200);
+    expect((await api.postWebhook(sampleWithMessageId('open', keptId))).statusCode).toBe(200);
+    const events = await db.events();
+    const [lostJob, keptJob] = [events[0].job_id!, events[3].job_id!];
+    expect(events.map((event) => event.job_id)).toEqual([lostJob, lostJob, lostJob, keptJob]);
+    const kept = await api.queue.getJob(keptJob);
 
-    // Redis forgets three of the four jobs.
-    for (const id of ids.slice(1)) await api.queue.remove(forwardEventJobId(id));
-    expect(await api.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(1);
+    // Redis forgets the job of the first callback.
+    await api.queue.remove(lostJob);
+    expect(await api.queuedEventIds()).toEqual([events[3].id]);
 
-    await waitFor('the sweep to add the three lost jobs again', async () => (await api.queue.getJobCountByTypes('waiting', 'prioritized')) === 4, {
+    const eventIds = events.map((event) => event.id);
+    await waitFor('the sweep to queue the three events again', async () => (await api.queuedEventIds()).join() === eventIds.join(), {
       timeoutMs: 20_000,
     });
-    expect((await api.queue.getJob(forwardEventJobId(ids[0])))?.timestamp).toBe(kept?.timestamp);
+    expect((await api.queue.getJob(keptJob))?.timestamp).toBe(kept?.timestamp);
+    const moved = await db.events();
+    expect(moved[0].job_id).toMatch(/^sweep-\d+$/);
+    expect(moved[3].job_id).toBe(keptJob);
 
     worker = await WorkerHarness.start(api.config);
-    await waitFor('all four to be forwarded', async () => (await db.count("status = 'forwarded'")) === 4);
-    expect(sink.accepted.map((call) => call.properties.email_id).sort()).toEqual(messageIds);
+    await db.settled(4);
+    expect(sink.accepted.map((call) => call.properties.email_id).sort()).toEqual([...lostIds, keptId]);
   });
 });

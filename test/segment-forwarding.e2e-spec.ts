@@ -1,5 +1,4 @@
 import { MAILJET_EVENT_TYPES } from '@app/mailjet';
-import { forwardEventJobId } from '@app/queue';
 import { segmentMessageIdOf } from '@app/segment';
 import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS, sampleWithMessageId } from './fixtures/mailjet-samples';
 import type { ApiHarness } from './support/api-harness';
@@ -85,8 +84,41 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
     expect(row).toMatchObject({ status: 'failed', attempts: 1 });
     expect(row.last_error).toBe('Segment answered 400: {"error":"bad event"}');
     // The job is failed for good: no retry is scheduled, so no later request can come.
-    expect(await api.queue.getJobState(forwardEventJobId(row.id))).toBe('failed');
+    expect(await api.queue.getJobState(row.job_id!)).toBe('failed');
     expect(sink.requestTimes).toHaveLength(1);
+  });
+
+  it('fails one bad event of a grouped body alone, with its reason, and forwards the others once', async () => {
+    const ids = ['1152921505370435201', '1152921505370435202', '1152921505370435203', '1152921505370435204', '1152921505370435205'];
+    const bad = ids[2];
+    // A destination that refuses a whole request for one event in it (400): which one, it does not say.
+    sink.refuseBatchesWith = (event) => event.properties.email_id === bad;
+    expect((await api.postWebhook(`[${ids.map((id) => sampleWithMessageId('open', id)).join(',')}]`)).statusCode).toBe(200);
+
+    const stored = await db.settled(5);
+    expect(new Set(stored.map((row) => row.job_id)).size).toBe(1);
+    expect(stored.map((row) => [row.message_id, row.status, row.attempts])).toEqual(
+      ids.map((id) => [id, id === bad ? 'failed' : 'forwarded', 1]),
+    );
+    expect(stored[2].last_error).toBe('Segment answered 400: {"error":"invalid event in batch"}');
+    expect(sink.accepted.map((call) => call.properties.email_id).sort()).toEqual(ids.filter((id) => id !== bad));
+    // The refused request carried all five; then each went alone: four accepted, the bad one refused.
+    expect(sink.batches.map((batch) => batch.batch.length).sort()).toEqual([1, 1, 1, 1, 1, 5]);
+    // Its job failed for good, saying why, so that the dashboard shows it.
+    const job = await api.queue.getJob(stored[0].job_id!);
+    expect(await job!.getState()).toBe('failed');
+    expect(job!.failedReason).toContain('1 of 5 event(s) failed: Segment answered 400');
+  });
+
+  it('retries a group whose request failed, sending again only what is not forwarded yet', async () => {
+    const ids = ['1152921505370435301', '1152921505370435302', '1152921505370435303'];
+    sink.answerNext(1, { status: 503, body: 'busy' });
+    expect((await api.postWebhook(`[${ids.map((id) => sampleWithMessageId('click', id)).join(',')}]`)).statusCode).toBe(200);
+
+    const stored = await db.settled(3);
+    expect(stored.map((row) => [row.status, row.attempts, row.last_error])).toEqual(Array(3).fill(['forwarded', 2, null]));
+    expect(sink.batches.map((batch) => [batch.status, batch.batch.length])).toEqual([[503, 3], [200, 3]]);
+    expect(sink.accepted).toHaveLength(3);
   });
 
   it('honours Retry-After on a 429: no request before it, then delivered', async () => {

@@ -14,7 +14,7 @@ import {
   basicAuth,
 } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
-import { forwardEventJobId, MAILJET_EVENTS_QUEUE } from '@app/queue';
+import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 import { FaultRow, measure, waitUntilSettled } from './invariants';
 import { bodiesOf, generateEvents, MailjetLikeClient } from './mailjet-client';
 import { OwnedRedis } from './owned-redis';
@@ -319,12 +319,14 @@ describe('no event lost, none forwarded twice, under faults', () => {
 
   /** Why events are still queued: whether their jobs still exist in Redis. */
   async function stuckEvents(redisUrl: string, prefix: string): Promise<string> {
-    const rows = await db.query<{ id: string }>("select id::text as id from mailjet_events where status = 'queued'");
+    const rows = await db.query<{ id: string; job_id: string }>(
+      "select id::text as id, job_id from mailjet_events where status = 'queued'",
+    );
     const client = new IORedis(redisUrl, { maxRetriesPerRequest: 1 });
     try {
       let withoutJob = 0;
-      for (const { id } of rows) {
-        if ((await client.exists(`${prefix}:${MAILJET_EVENTS_QUEUE}:${forwardEventJobId(id)}`)) === 0) withoutJob++;
+      for (const { job_id: jobId } of rows) {
+        if ((await client.exists(`${prefix}:${MAILJET_EVENTS_QUEUE}:${jobId}`)) === 0) withoutJob++;
       }
       return `${rows.length} events still queued, ${withoutJob} of them without a job in Redis`;
     } finally {

@@ -3,7 +3,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { AppConfig } from '@app/config';
-import { MAILJET_EVENTS_QUEUE } from '@app/queue';
+import { decodeEventIds, MAILJET_EVENTS_QUEUE, MAX_EVENTS_PER_JOB } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { TestDatabase } from './database';
 import { basicAuth, TEST_REDIS_URL, testConfig } from './test-env';
@@ -51,6 +51,15 @@ export class ApiHarness {
     headers: Record<string, string> = { authorization: `Bearer ${this.config.adminToken}` },
   ): Promise<LightMyRequestResponse> {
     return this.inject({ method, url, headers, ...(body ? { payload: body } : {}) });
+  }
+
+  /** The ids of the events that waiting and delayed jobs carry, in numeric order, each as often as carried. */
+  async queuedEventIds(): Promise<string[]> {
+    const jobs = await this.queue.getJobs(['waiting', 'prioritized', 'delayed']);
+    return jobs
+      .flatMap((job) => decodeEventIds(job.data.events, MAX_EVENTS_PER_JOB))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(String);
   }
 
   inject(options: InjectOptions): Promise<LightMyRequestResponse> {

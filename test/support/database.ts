@@ -12,6 +12,8 @@ export interface StoredEvent {
   message_id: string | null;
   dedupe_key: string | null;
   segment_message_id: string | null;
+  /** The BullMQ job that carries the event. */
+  job_id: string | null;
   payload: string;
 }
 
@@ -29,10 +31,10 @@ export class TestDatabase {
   /**
    * Empties the tables (identity mappings too) and starts the ids again at FIRST_EVENT_ID.
    * Restarting in every test, not once per run, keeps every test on the digit boundary and the
-   * sequence far from the end of bigint however many runs reuse the database. Ids repeat, then,
-   * and job ids with them (`event-<id>`): a job left by an earlier test would turn the add of a
-   * new one into a no-op. So call this only with a queue prefix that holds no job: a fresh one,
-   * or through `ApiHarness.reset`, which empties the queue first.
+   * sequence far from the end of bigint however many runs reuse the database. Event ids repeat,
+   * then: a job left by an earlier test would carry ids that now name other events. So call this
+   * only with a queue prefix that holds no job: a fresh one, or through `ApiHarness.reset`, which
+   * empties the queue first.
    */
   async reset(): Promise<void> {
     await this.pool.query('truncate mailjet_events, dedupe_keys, identities cascade');
@@ -50,7 +52,7 @@ export class TestDatabase {
   events(): Promise<StoredEvent[]> {
     return this.query<StoredEvent>(
       `select e.id::text as id, e.event_type, e.status::text as status, e.attempts, e.last_error, e.message_id,
-              e.dedupe_key, e.segment_message_id, e.payload::text as payload
+              e.dedupe_key, e.segment_message_id, e.job_id, e.payload::text as payload
        from mailjet_events e order by e.id`,
     );
   }

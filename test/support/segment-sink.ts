@@ -30,6 +30,8 @@ export class SegmentSink {
   private readonly script: SinkAnswer[] = [];
   /** Answers every request with this until cleared (time-based faults); the script goes first. */
   standingAnswer?: SinkAnswer;
+  /** A destination that refuses, with a 400 for the whole request, any batch holding an event this matches. */
+  refuseBatchesWith?: (event: SinkBatch['batch'][number]) => boolean;
   /** Delay before each answer, to keep jobs active for a while. */
   latencyMs = 0;
   private server?: http.Server;
@@ -88,6 +90,7 @@ export class SegmentSink {
     this.requestTimes.length = 0;
     this.script.length = 0;
     this.standingAnswer = undefined;
+    this.refuseBatchesWith = undefined;
     this.latencyMs = 0;
   }
 
@@ -113,6 +116,10 @@ export class SegmentSink {
         Buffer.concat(chunks).length > MAX_REQUEST_BYTES ||
         body.batch.some((event) => Buffer.byteLength(JSON.stringify(event)) > MAX_EVENT_BYTES);
       if (tooLarge) return answer(400, '{"error":"payload too large"}');
+      if (this.refuseBatchesWith && body.batch.some(this.refuseBatchesWith)) {
+        this.batches.push({ receivedAt: Date.now(), status: 400, batch: body.batch, sentAt: body.sentAt });
+        return answer(400, '{"error":"invalid event in batch"}');
+      }
       const scripted = this.script.shift() ?? this.standingAnswer ?? { status: 200, body: '{"success":true}' };
       if ('hang' in scripted) return;
       const reply = () => {
