@@ -59,6 +59,21 @@ describe('bounded inputs (api + worker + PostgreSQL + Redis + a local Segment si
     expect(sink.accepted.map((call) => call.properties.email_id)).toEqual(['7']);
   });
 
+  it('stores a grouped body whose one event has an email of 1,200 CJK characters: that one invalid, the other queued', async () => {
+    const email = `${'中'.repeat(1200)}@b.com`;
+    const response = await api.postWebhook(JSON.stringify([event({ MessageID: 1200 }), event({ MessageID: 1201, email })]));
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: 2, accepted: 1, invalid: 1 });
+  });
+
+  it('stores a grouped body whose one event nests 40 levels deep: that one invalid, the other queued', async () => {
+    const deep = `{"event":"open","time":1700000000,"MessageID":1301,"email":"a@b.c","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    const response = await api.postWebhook(`[${JSON.stringify(event({ MessageID: 1300 }))},${deep}]`);
+    expect(response.json()).toEqual({ received: 2, accepted: 1, invalid: 1 });
+    const [, stored] = await db.events();
+    expect(stored).toMatchObject({ status: 'invalid', last_error: 'the event nests deeper than 32 levels; no Mailjet event does', payload: deep });
+  });
+
   it('fails at once, with the reason, a stored event whose Payload nests 5,000 levels deep, and still shows it', async () => {
     // Stored as a version without the ingest check would have stored it: queued, with its job.
     const payload = JSON.stringify(event({ Payload: `${'['.repeat(5000)}${']'.repeat(5000)}` }));

@@ -64,9 +64,17 @@ describe('parseMailjetBody', () => {
     ['an array of arrays', '[[{"event":"sent"}]]'],
     ['a big integer used as a key', '{12345678901234567: 1}'],
     ['a leading-zero integer', '{"MessageID": 0019421777835146491}'],
-    ['an object nested too deep', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`],
+    ['an object nested deeper than any callback', `${'{"a":'.repeat(300)}1${'}'.repeat(300)}`],
     ['an array nested too deep', `[${'['.repeat(40)}${']'.repeat(40)}]`],
   ])('rejects %s', (_, body) => {
     expect(() => parseMailjetBody(body)).toThrow(MailjetBodyError);
+  });
+
+  it('says how deep each event nests, so that one junk event of a group is stored as invalid, not the body refused', () => {
+    const deep = `{"event":"open","x":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    const events = parseMailjetBody(`[{"event":"sent"}, ${deep}]`);
+    expect(events.map((event) => event.nestingDepth)).toEqual([1, 41]);
+    expect(events[1].rawJson).toBe(deep);
+    expect(parseMailjetBody(deep)[0].nestingDepth).toBe(41);
   });
 });

@@ -14,8 +14,11 @@ const ZERO = 0x30;
 const NINE = 0x39;
 const COLON = 0x3a;
 
-// No Mailjet event nests deeper than a few levels; PostgreSQL's JSON parser gives up far deeper.
+// No Mailjet event nests deeper than a few levels: an event that does is stored as junk (invalid).
 export const MAX_NESTING_DEPTH = 32;
+// A body nesting deeper than this anywhere is refused whole (400): it is no callback, and
+// PostgreSQL's JSON parser, like any recursive one, gives up somewhere deeper.
+export const MAX_BODY_NESTING_DEPTH = 256;
 
 // Integers with more digits than this may not survive a double (2^53 has 16 digits).
 const MAX_SAFE_DIGITS = 15;
@@ -50,13 +53,17 @@ function endOfString(text: string, start: number): number {
 function scan(text: string): {
   bigIntegers: Array<[number, number]>;
   elements: Array<[number, number]>;
+  /** How deep each element of a top-level array nests, counted from the element. */
+  elementDepths: number[];
   maxDepth: number;
 } {
   const bigIntegers: Array<[number, number]> = [];
   const elements: Array<[number, number]> = [];
+  const elementDepths: number[] = [];
   let depth = 0;
   let topIsArray = false;
   let elementStart = -1;
+  let elementDepth = 0;
   let maxDepth = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -64,12 +71,19 @@ function scan(text: string): {
       i = endOfString(text, i);
     } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
       if (depth === 0) topIsArray = code === OPEN_BRACKET;
-      else if (depth === 1 && topIsArray) elementStart = i;
+      else if (depth === 1 && topIsArray) {
+        elementStart = i;
+        elementDepth = 0;
+      }
       depth++;
       if (depth > maxDepth) maxDepth = depth;
+      if (depth - 1 > elementDepth) elementDepth = depth - 1;
     } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
       depth--;
-      if (depth === 1 && topIsArray) elements.push([elementStart, i + 1]);
+      if (depth === 1 && topIsArray) {
+        elements.push([elementStart, i + 1]);
+        elementDepths.push(elementDepth);
+      }
     } else if (code === MINUS || (code >= ZERO && code <= NINE)) {
       let end = i + 1;
       while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
@@ -79,7 +93,7 @@ function scan(text: string): {
       i = end - 1;
     }
   }
-  return { bigIntegers, elements, maxDepth };
+  return { bigIntegers, elements, elementDepths, maxDepth };
 }
 
 // A quoted number before ':' would turn an invalid key into a valid one.
@@ -115,9 +129,9 @@ function isPlainObject(value: unknown): value is MailjetEventPayload {
  * `19421777835146491`); every event keeps the exact text it was sent as.
  */
 export function parseMailjetBody(text: string): ReceivedMailjetEvent[] {
-  const { bigIntegers, elements, maxDepth } = scan(text);
-  if (maxDepth > MAX_NESTING_DEPTH) {
-    throw new MailjetBodyError(`body nests deeper than ${MAX_NESTING_DEPTH} levels; no Mailjet event does`);
+  const { bigIntegers, elements, elementDepths, maxDepth } = scan(text);
+  if (maxDepth > MAX_BODY_NESTING_DEPTH) {
+    throw new MailjetBodyError(`body nests deeper than ${MAX_BODY_NESTING_DEPTH} levels; no Mailjet callback does`);
   }
   let parsed: unknown;
   try {
@@ -125,7 +139,7 @@ export function parseMailjetBody(text: string): ReceivedMailjetEvent[] {
   } catch (error) {
     throw new MailjetBodyError(`body is not valid JSON: ${(error as Error).message}`);
   }
-  if (isPlainObject(parsed)) return [{ rawJson: text.trim(), payload: parsed }];
+  if (isPlainObject(parsed)) return [{ rawJson: text.trim(), payload: parsed, nestingDepth: maxDepth }];
   if (!Array.isArray(parsed)) {
     throw new MailjetBodyError('body must be a Mailjet event object or an array of them');
   }
@@ -135,5 +149,6 @@ export function parseMailjetBody(text: string): ReceivedMailjetEvent[] {
   return parsed.map((payload: MailjetEventPayload, index) => ({
     rawJson: text.slice(elements[index][0], elements[index][1]),
     payload,
+    nestingDepth: elementDepths[index],
   }));
 }

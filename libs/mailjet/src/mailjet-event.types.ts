@@ -41,6 +41,8 @@ export interface MailjetEventPayload {
 export interface ReceivedMailjetEvent {
   rawJson: string;
   payload: MailjetEventPayload;
+  /** How deeply the event nests objects and arrays (1 for a flat object). */
+  nestingDepth: number;
 }
 
 /** The key fields extracted from an event, as stored beside its raw payload. */

@@ -89,4 +89,17 @@ describe('toEventRecord', () => {
     const payload = `${'{"a":'.repeat(32)}1${'}'.repeat(32)}`;
     expect(recordOfObject({ ...valid, Payload: payload }).invalidReason).toBeNull();
   });
+
+  it('marks an event nesting deeper than 32 levels invalid', () => {
+    const record = recordOf(`{"event":"open","time":1433103519,"MessageID":1,"email":"a@b.c","x":${'['.repeat(40)}${']'.repeat(40)}}`);
+    expect(record.invalidReason).toBe('the event nests deeper than 32 levels; no Mailjet event does');
+  });
+
+  it('keeps stored text within 1,000 bytes, whole characters only, so that an index can hold it', () => {
+    const email = `${'中'.repeat(1200)}@b.com`;
+    const record = recordOfObject({ ...valid, email });
+    expect(record.invalidReason).toContain('"email" is 1206 characters long');
+    expect(Buffer.byteLength(record.email!)).toBeLessThanOrEqual(1000);
+    expect(record.email).toBe('中'.repeat(333));
+  });
 });

@@ -11,17 +11,28 @@ import {
 // Events outside this window are junk; it also keeps `time` within what timestamptz can hold.
 const EARLIEST_TIME = Date.UTC(2000, 0, 1) / 1000;
 const LATEST_TIME = Date.UTC(2100, 0, 1) / 1000;
-const MAX_FIELD_LENGTH = 1000;
+const MAX_FIELD_BYTES = 1000;
 // The longest address SMTP can carry (RFC 5321): a longer one is not cut short and forwarded.
 const MAX_EMAIL_LENGTH = 254;
 // How much of an unknown value a reason quotes.
 const QUOTED_LENGTH = 64;
 const MESSAGE_ID = /^\d{1,20}$/;
 
-/** Text that PostgreSQL can store: no NUL characters, and a bounded length. */
+/** `text` cut to at most `maxBytes` bytes of UTF-8, never in the middle of a character. */
+function cutToBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const cut = Buffer.from(text.slice(0, maxBytes)).subarray(0, maxBytes).toString('utf8');
+  // A character cut in two decodes as U+FFFD: drop it.
+  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut;
+}
+
+/**
+ * Text that PostgreSQL can store and index: no NUL characters, and bounded in bytes (an index
+ * entry holds at most 2,704 bytes, and 1,000 characters of CJK text are 3,000).
+ */
 function storableText(value: unknown): string | null {
   if (typeof value !== 'string' && typeof value !== 'number') return null;
-  const text = String(value).replaceAll('\u0000', '').slice(0, MAX_FIELD_LENGTH);
+  const text = cutToBytes(String(value).replaceAll('\u0000', ''), MAX_FIELD_BYTES);
   return text === '' ? null : text;
 }
 
@@ -64,12 +75,14 @@ export function dedupeKeyOf(
 }
 
 function invalidReasonOf(
+  nestingDepth: number,
   payload: MailjetEventPayload,
   time: number | null,
   email: string | null,
   messageId: string | null,
   messageGuid: string | null,
 ): string | null {
+  if (nestingDepth > MAX_NESTING_DEPTH) return `the event nests deeper than ${MAX_NESTING_DEPTH} levels; no Mailjet event does`;
   if (!isMailjetEventType(payload.event)) {
     return payload.event === undefined ? 'missing "event"' : `unknown event type ${describedValue(payload.event)}`;
   }
@@ -89,12 +102,12 @@ function invalidReasonOf(
 }
 
 /** Extracts the key fields of an event and decides whether it can be forwarded. Pure. */
-export function toEventRecord({ rawJson, payload }: ReceivedMailjetEvent): MailjetEventRecord {
+export function toEventRecord({ rawJson, payload, nestingDepth }: ReceivedMailjetEvent): MailjetEventRecord {
   const time = unixTimeOf(payload.time);
   const email = storableText(payload.email);
   const messageId = messageIdOf(payload);
   const messageGuid = storableText(payload.Message_GUID);
-  const invalidReason = invalidReasonOf(payload, time, email, messageId, messageGuid);
+  const invalidReason = invalidReasonOf(nestingDepth, payload, time, email, messageId, messageGuid);
   const usable = invalidReason === null;
   return {
     rawJson,

@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Injectable, InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { isDatabaseUnavailable } from '@app/database';
 import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { GroupCommitWriter } from './group-commit.service';
 
@@ -32,8 +33,14 @@ export class MailjetWebhookService {
       queueable = await this.writer.store(records);
     } catch (error) {
       const reason = (error as Error).message.trim().split('\n').at(-1);
-      this.logger.error(`could not store ${records.length} event(s), answering 503: ${reason}`);
-      throw new ServiceUnavailableException('the event store is unavailable; nothing was stored, retry later');
+      if (isDatabaseUnavailable(error)) {
+        this.logger.error(`could not store ${records.length} event(s), answering 503: ${reason}`);
+        throw new ServiceUnavailableException('the event store is unavailable; nothing was stored, retry later');
+      }
+      // PostgreSQL refused what it was given: a bug of ours, not an outage. Mailjet retries a 500
+      // too, and the log says why (never the payload).
+      this.logger.error(`PostgreSQL refused ${records.length} event(s), answering 500: ${reason}`);
+      throw new InternalServerErrorException('the events could not be stored; nothing was stored, the reason is in the api log');
     }
     return { received: records.length, accepted: queueable.length, invalid: records.length - queueable.length };
   }
