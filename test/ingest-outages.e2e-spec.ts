@@ -67,6 +67,12 @@ describe('ingest while a backing service is unreachable', () => {
         "select count(*)::int as open from pg_stat_activity where state = 'idle in transaction' and datname = current_database()",
       );
       expect(open).toBe(0);
+      // Bull Board and a requeue would wait for Redis as long as BullMQ does: they answer at once.
+      expect((await api.admin('GET', '/admin/queues/api/queues')).statusCode).toBe(503);
+      const [first] = await db.events();
+      const requeue = await api.admin('POST', `/admin/events/${first.id}/requeue`);
+      expect(requeue.statusCode).toBe(503);
+      expect(requeue.json().message).toContain('the recovery loop queues them once Redis is back');
 
       await redisProxy.restore();
       await waitFor('the recovery loop to queue both events', async () => (await db.count("status = 'queued'")) === 2, {

@@ -16,6 +16,14 @@ import IORedis, { Redis } from 'ioredis';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from './queue.constants';
 
+/** Said before a queue call is made while the api's Redis connection is not up (BullMQ would wait for it). */
+export class RedisNotConnectedError extends Error {
+  constructor(status: string) {
+    super(`Redis is not connected (${status})`);
+    this.name = 'RedisNotConnectedError';
+  }
+}
+
 /** A Redis client that fails at once while Redis is unreachable, instead of queueing commands. */
 export const REDIS_CONNECTION = Symbol('REDIS_CONNECTION');
 

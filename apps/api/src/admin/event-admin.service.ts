@@ -1,6 +1,7 @@
-import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { AdminEventRepository, EventDetail, EventFilter, EventStatus, EventSummary, IdentityRepository } from '@app/database';
 import { TrackCallFactory, UnmappableEventError } from '@app/segment';
+import { isRedisUnavailable } from '../common/api-exception.filter';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { ListEventsQuery, RequeueBody } from './admin.dto';
 
@@ -124,7 +125,7 @@ export class EventAdminService {
     if (!(await this.events.takeOneForRequeue(id, from))) {
       throw new ConflictException(`event ${id} changed status meanwhile; look at it again`);
     }
-    await this.enqueuer.queueReceived([id], 'requeue');
+    await this.queue([id]);
     return { id: id.toString(), status: 'queued' };
   }
 
@@ -140,9 +141,25 @@ export class EventAdminService {
       const ids = await this.events.takeForRequeue(filter, REQUEUE_BATCH, after);
       if (ids.length === 0) break;
       // Rows are `received` now: should Redis fail here, the recovery loop queues them.
-      requeued += await this.enqueuer.queueReceived(ids, 'requeue');
+      requeued += await this.queue(ids);
       after = ids[ids.length - 1];
     }
     return { requeued };
+  }
+
+  /**
+   * The events are `received` already: if Redis cannot take their job now, the recovery loop
+   * queues them once it can. The answer says so, because requeueing them again would replay a
+   * forced event twice.
+   */
+  private async queue(ids: bigint[]): Promise<number> {
+    try {
+      return await this.enqueuer.queueReceived(ids, 'requeue');
+    } catch (error) {
+      if (!isRedisUnavailable(error)) throw error;
+      throw new ServiceUnavailableException(
+        `Redis is unavailable: the event(s) are stored as received and the recovery loop queues them once Redis is back; do not requeue them again (${(error as Error).message})`,
+      );
+    }
   }
 }

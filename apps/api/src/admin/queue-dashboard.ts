@@ -4,7 +4,8 @@ import { FastifyAdapter as BullBoardFastifyAdapter } from '@bull-board/fastify';
 import { getQueueToken } from '@nestjs/bullmq';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
-import { MAILJET_EVENTS_QUEUE } from '@app/queue';
+import { Redis } from 'ioredis';
+import { MAILJET_EVENTS_QUEUE, REDIS_CONNECTION } from '@app/queue';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
@@ -15,5 +16,13 @@ export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 export async function mountQueueDashboard(app: NestFastifyApplication): Promise<void> {
   const serverAdapter = new BullBoardFastifyAdapter().setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({ queues: [new BullMQAdapter(app.get<Queue>(getQueueToken(MAILJET_EVENTS_QUEUE)))], serverAdapter });
-  await app.getHttpAdapter().getInstance().register(serverAdapter.registerPlugin(), { prefix: QUEUE_DASHBOARD_PATH });
+  const redis = app.get<Redis>(REDIS_CONNECTION);
+  await app.getHttpAdapter().getInstance().register(async (scope) => {
+    // Bull Board's calls wait for Redis as long as BullMQ does (forever, if it was away at start).
+    scope.addHook('onRequest', async (_request, reply) => {
+      if (redis.status === 'ready') return;
+      await reply.code(503).send({ statusCode: 503, message: `Redis is unavailable (${redis.status}); the dashboard needs it` });
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_DASHBOARD_PATH });
+  });
 }

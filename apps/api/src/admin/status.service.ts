@@ -30,7 +30,7 @@ export class StatusService {
     const byType: Record<string, number> = {};
     for (const { status, eventType, count } of stats.counts) {
       byStatus[status] += count;
-      byType[eventType || '(none)'] = (byType[eventType || '(none)'] ?? 0) + count;
+      byType[eventType] = (byType[eventType] ?? 0) + count;
     }
     const oldest = stats.oldestPendingReceivedAt;
     return {

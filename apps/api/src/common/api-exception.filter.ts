@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
+import { TimeoutError } from '@app/common';
+import { RedisNotConnectedError } from '@app/queue';
 import { isDatabaseUnavailable } from '@app/database';
 
 /** ioredis's errors for a command that cannot reach Redis (the api's client fails at once rather than queue it). */
@@ -12,7 +14,12 @@ const errorLike = (error: unknown): ErrorLike => (typeof error === 'object' && e
 
 export function isRedisUnavailable(error: unknown): boolean {
   const { name, message } = errorLike(error);
-  return name === 'MaxRetriesPerRequestError' || (typeof message === 'string' && REDIS_UNAVAILABLE.test(message));
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    error instanceof RedisNotConnectedError ||
+    (error instanceof TimeoutError && error.what === 'Redis') ||
+    (typeof message === 'string' && REDIS_UNAVAILABLE.test(message))
+  );
 }
 
 /** Node's error for a request whose client went away (or was cut off) before sending all of it. */

@@ -6,6 +6,7 @@ import { withTimeout } from '@app/common';
 import { AppConfig } from '@app/config';
 import { EventJob, IngestEventRepository, QueuedEvent } from '@app/database';
 import {
+  RedisNotConnectedError,
   encodeEventIds,
   FORWARD_EVENTS_JOB,
   ForwardEventsJobData,
@@ -17,8 +18,10 @@ import {
 } from '@app/queue';
 
 // BullMQ waits for its connection forever when Redis was away as it started: a callback's
-// transaction must not (it would hold a pool connection, and the answer, until Redis comes).
-const QUEUE_TIMEOUT_MS = 2000;
+// transaction must not. A queue call is not made while the connection is down, and one that
+// hangs on a connection that looked up gives up after this long (a 30,000-event callback's
+// jobs take a few seconds to add).
+const QUEUE_TIMEOUT_MS = 10_000;
 
 function chunksOf<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
@@ -44,6 +47,7 @@ export class EventEnqueuer {
   /** Adds jobs whose ids the events' rows already name. */
   async addJobs(jobs: readonly EventJob[]): Promise<void> {
     if (jobs.length === 0) return;
+    if (this.redis.status !== 'ready') throw new RedisNotConnectedError(this.redis.status);
     const options = forwardEventsJobOptions(this.config.retryPolicy);
     const adding = this.queue.addBulk(
       jobs.map((job) => ({
