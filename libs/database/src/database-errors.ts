@@ -8,9 +8,13 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_MESSAGE =
   /can't reach database|connection (terminated|refused|closed|reset)|ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|server closed the connection|Query read timeout/i;
 
-/** Whether an error says PostgreSQL is unreachable (a passing outage), not that a query is wrong. */
+/**
+ * Whether an error says PostgreSQL is unreachable (a passing outage), not that a query is wrong.
+ * Read by shape, not `instanceof Error`: errors made by Node itself (a refused socket) come from
+ * another realm under Jest.
+ */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) || UNAVAILABLE_MESSAGE.test(error.message);
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) || (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message));
 }

@@ -22,8 +22,8 @@ export type EventOutcome =
   | { id: bigint; status: typeof EventStatus.queued | typeof EventStatus.failed; reason: string };
 
 // The worker's statements go to the pool directly, one or two per job whatever its size. Prisma
-// would load its query engine into every worker (about 120 MB of resident memory) for statements
-// it cannot express anyway (README, "Data access").
+// would load its query engine into every worker (80-95 MB of resident memory) for statements
+// it cannot express anyway (docs/DESIGN.md, "Data access").
 
 // One statement loads the job's events, claims the dedupe keys of those still to forward (sorted,
 // so that two workers claiming overlapping keys take them in the same order) and brings the

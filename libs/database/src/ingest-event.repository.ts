@@ -25,8 +25,8 @@ export interface QueuedEvent {
 }
 
 // Every statement here runs on each callback, or in the api's background loops every few seconds,
-// so they go to the pool directly: through `$queryRaw` the INSERT was 15-25% slower, and Prisma's
-// query engine adds about 120 MB of resident memory to a process once loaded (README, "Data access").
+// so they go to the pool directly: through Prisma the INSERT of one event was 73% slower, and
+// Prisma's query engine adds 80-95 MB of resident memory to a process once loaded (docs/DESIGN.md, "Data access").
 
 // The payloads travel as one JSON array, split by PostgreSQL: serialising them as a text[] escaped
 // every quote of every payload in JavaScript. A json value keeps each element's text exactly.

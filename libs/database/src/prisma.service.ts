@@ -7,8 +7,8 @@ import { PrismaClient } from './generated/prisma/client';
 /**
  * Prisma serves the admin API. What runs in every process all the time (ingest, the outbox's
  * recovery loop and sweep, the worker, health checks) goes to its pool directly: Prisma's query
- * engine is loaded on the first Prisma query, raw or not, and adds about 120 MB of resident
- * memory, so a worker, or an api that nobody administers, never loads it (README, "Data access").
+ * engine is loaded on the first Prisma query, raw or not, and adds 80-95 MB of resident
+ * memory, so a worker, or an api that nobody administers, never loads it (docs/DESIGN.md, "Data access").
  */
 @Injectable()
 export class PrismaService extends PrismaClient implements OnApplicationShutdown {

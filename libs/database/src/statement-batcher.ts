@@ -87,7 +87,8 @@ export class StatementBatcher<In, Out> {
       if (outputs.length !== batch.length) throw new Error(`a batch of ${batch.length} calls answered ${outputs.length} results`);
     } catch (error) {
       if (batch.length > 1 && this.options.retryAlone?.(error)) {
-        await Promise.all(batch.map((call) => this.execute([call])));
+        // One after another, in this statement's place: maxInFlight still bounds the connections.
+        for (const call of batch) await this.execute([call]);
         return;
       }
       for (const call of batch) call.reject(error);

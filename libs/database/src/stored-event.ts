@@ -21,7 +21,4 @@ export const FORWARDING_DONE: ReadonlySet<EventStatus> = new Set<EventStatus>([
   EventStatus.invalid,
 ]);
 
-/** Statuses of events that are stored but not yet forwarded: the outbox. */
-export const PENDING_STATUSES: readonly EventStatus[] = [EventStatus.received, EventStatus.queued];
-
 export const compareIds = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);

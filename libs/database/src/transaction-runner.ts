@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { isDatabaseUnavailable } from './database-errors';
 import { PrismaService } from './prisma.service';
 
 /** What a repository may do inside a transaction that a service opened. */
@@ -27,8 +28,10 @@ export class TransactionRunner {
       await client.query('commit');
       return result;
     } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      connectionLost ??= error as Error;
+      // A statement PostgreSQL refused leaves a client that rolls back and serves again; a lost
+      // connection (or a rollback that fails) leaves one to discard.
+      await client.query('rollback').catch((rollbackError: Error) => (connectionLost ??= rollbackError));
+      if (isDatabaseUnavailable(error)) connectionLost ??= error as Error;
       throw error;
     } finally {
       client.off('error', onError);

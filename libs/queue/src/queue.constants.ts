@@ -45,7 +45,7 @@ export function forwardEventsJobOptions(retry: RetryPolicy): JobsOptions {
 
 /**
  * Capped exponential backoff with jitter: attempt n waits between half and all of
- * `delay * 2^(n-1)`, at most one hour; a rate-limited attempt waits at least what Segment asked.
+ * `delay * 2^(n-1)`, at most one hour; a rate-limited attempt waits what Segment asked, up to an hour.
  */
 export function segmentBackoffDelay(attemptsMade: number, baseDelayMs: number, error?: { retryAfterMs?: number }): number {
   const ceiling = Math.min(baseDelayMs * 2 ** Math.max(attemptsMade - 1, 0), ONE_HOUR_MS);

@@ -14,6 +14,7 @@ import {
 
 /** Active jobs get this long to finish on SIGTERM before they are handed back to the queue. */
 export const SHUTDOWN_DEADLINE_MS = 25_000;
+const FORCED_CLOSE_DEADLINE_MS = 3_000;
 const DATABASE_RETRY_MS = 1000;
 // The api adds a job a moment before its events commit: a worker that was quicker looks again soon.
 const NOT_COMMITTED_RETRY_MS = 100;
@@ -88,17 +89,26 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
 
   /** SIGTERM: finish active jobs within the deadline, else hand them back (they are retried). */
   async beforeApplicationShutdown(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), SHUTDOWN_DEADLINE_MS);
-    });
-    const result = await Promise.race([this.worker.close(), deadline]);
-    clearTimeout(timer);
-    if (result === 'deadline') {
-      this.logger.warn(`active jobs did not finish within ${SHUTDOWN_DEADLINE_MS} ms; handing them back to the queue`);
-      await this.worker.close(true);
+    if ((await within(this.worker.close(), SHUTDOWN_DEADLINE_MS)) === 'done') return;
+    this.logger.warn(
+      `the worker did not close within ${SHUTDOWN_DEADLINE_MS} ms (jobs still active, or Redis unreachable); handing active jobs back to the queue`,
+    );
+    // Forcing needs Redis too: without it, the jobs' locks expire and another worker takes them.
+    if ((await within(this.worker.close(true), FORCED_CLOSE_DEADLINE_MS)) === 'deadline') {
+      this.logger.warn(`the queue connection did not close within ${FORCED_CLOSE_DEADLINE_MS} ms; exiting without it`);
     }
   }
+}
+
+/** Whether `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'deadline'> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), ms);
+  });
+  const result = await Promise.race([promise.then(() => 'done' as const, () => 'done' as const), deadline]);
+  clearTimeout(timer);
+  return result;
 }
 
 /** The job's record of deliveries, with the new ones added; a legacy job (one event) gets the new shape's field. */
