@@ -138,6 +138,22 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     expect(await api.queue.getJobCountByTypes('waiting')).toBe(1);
   });
 
+  it('requeues a queued event only when its job is lost: a live job forwards its own events', async () => {
+    expect((await api.postWebhook(MAILJET_SAMPLES.open)).statusCode).toBe(200);
+    const [event] = await db.events();
+
+    const live = await api.admin('POST', `/admin/events/${event.id}/requeue`);
+    expect(live.statusCode).toBe(409);
+    expect(live.json().message).toContain(`queued in job ${event.job_id}, which is still to run`);
+    expect((await api.admin('POST', '/admin/requeue', { status: 'queued' })).json()).toEqual({ requeued: 0 });
+
+    await api.queue.remove(event.job_id!);
+    expect((await api.admin('POST', `/admin/events/${event.id}/requeue`)).statusCode).toBe(200);
+    const [moved] = await db.events();
+    expect(moved.job_id).toMatch(/^sweep-\d+$/);
+    expect(await api.queuedEventIds()).toEqual([event.id]);
+  });
+
   it('answers /health/live and /health/ready with both services up', async () => {
     expect((await api.get('/health/live')).json()).toEqual({ status: 'ok' });
     const ready = await api.get('/health/ready');

@@ -30,6 +30,8 @@ export interface EventSummary {
 }
 
 export interface EventDetail extends StoredMailjetEvent {
+  /** The job that carries (or carried) it; `event-<id>` for one queued by the version before group jobs. */
+  jobId: string;
   lastError: string | null;
   segmentMessageId: string | null;
   duplicateOf: bigint | null;
@@ -85,7 +87,8 @@ export class AdminEventRepository {
       select id, payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
              extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts,
              last_error as "lastError", segment_message_id as "segmentMessageId", duplicate_of as "duplicateOf",
-             received_at as "receivedAt", queued_at as "queuedAt", forwarded_at as "forwardedAt"
+             received_at as "receivedAt", queued_at as "queuedAt", forwarded_at as "forwardedAt",
+             coalesce(job_id, 'event-' || id) as "jobId"
       from mailjet_events where id = ${id}`;
     return row ?? null;
   }
@@ -108,6 +111,17 @@ export class AdminEventRepository {
         for update skip locked)
       returning id`;
     return rows.map((row) => row.id).sort(compareIds);
+  }
+
+  /** `queued` events matching the filter, in id order after `after`, with their jobs: for a requeue that moves only stranded ones. */
+  async findQueued(filter: EventFilter, after: bigint, limit: number): Promise<Array<{ id: bigint; jobId: string }>> {
+    return this.prisma.$queryRaw<Array<{ id: bigint; jobId: string }>>`
+      select id, coalesce(job_id, 'event-' || id) as "jobId" from mailjet_events
+      where status = 'queued' and id > ${after}
+        and (${filter.type ?? null}::text is null or event_type = ${filter.type ?? null})
+        and (${filter.from ?? null}::timestamptz is null or event_time >= ${filter.from ?? null})
+        and (${filter.to ?? null}::timestamptz is null or event_time < ${filter.to ?? null})
+      order by id limit ${limit}`;
   }
 
   /** Moves one event back to `received` if its status is one of `from`; returns whether it did. */

@@ -1,8 +1,10 @@
 // Prisma error codes, PostgreSQL SQLSTATEs and socket errors for a database that cannot be
-// reached or stopped answering.
+// reached, stopped answering, or aborted a statement that will go through when tried again.
 const UNAVAILABLE_CODES = new Set([
   'P1001', 'P1002', 'P1008', 'P1017', 'P2024',
   '08000', '08001', '08003', '08006', '57P01', '57P02', '57P03',
+  // A deadlock or a serialization failure: the statement is fine, and goes through when tried again.
+  '40P01', '40001',
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH',
 ]);
 const UNAVAILABLE_MESSAGE =

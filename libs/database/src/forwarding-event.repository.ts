@@ -27,7 +27,8 @@ export type EventOutcome =
 
 // One statement loads the job's events, claims the dedupe keys of those still to forward (sorted,
 // so that two workers claiming overlapping keys take them in the same order) and brings the
-// recipients' stored userIds along. A row queued before group jobs names no job: its job is `event-<id>`.
+// recipients' stored userIds along. A row that an api of the version before group jobs queued names no
+// job: its job is `event-<id>`.
 const CLAIM_FOR_FORWARDING = `
   with e as (
     select id, payload::text as payload, event_type, status, email, message_id, event_time, dedupe_key, attempts,
@@ -52,8 +53,8 @@ const CLAIM_FOR_FORWARDING = `
 
 const DEDUPE_KEY_OWNERS = `select dedupe_key, event_id::text from dedupe_keys where dedupe_key = any($1::text[])`;
 
-// Rows are locked in id order. A failed attempt or a duplicate is written only while the row still
-// names this job (a requeue may have moved it on); a delivery is written whatever happened meanwhile.
+// A failed attempt or a duplicate is written only while the row is still queued in this job (a
+// requeue may have taken it meanwhile); a delivery is written whatever happened meanwhile.
 const RECORD_OUTCOMES = `
   update mailjet_events e
   set status = o.status::event_status,
@@ -65,7 +66,7 @@ const RECORD_OUTCOMES = `
       updated_at = now()
   from unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
     as o(id, status, segment_message_id, duplicate_of, reason)
-  where e.id = o.id and (o.status = 'forwarded' or coalesce(e.job_id, 'event-' || e.id) = $6)`;
+  where e.id = o.id and (o.status = 'forwarded' or (coalesce(e.job_id, 'event-' || e.id) = $6 and e.status = 'queued'))`;
 
 /** What the worker reads and writes: a job's events, their claims and their outcomes. */
 @Injectable()

@@ -14,11 +14,4 @@ export interface StoredMailjetEvent {
   attempts: number;
 }
 
-/** Statuses after which an event is never forwarded again (but by an explicit requeue). */
-export const FORWARDING_DONE: ReadonlySet<EventStatus> = new Set<EventStatus>([
-  EventStatus.forwarded,
-  EventStatus.duplicate,
-  EventStatus.invalid,
-]);
-
 export const compareIds = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -121,11 +121,18 @@ export class EventAdminService {
     if (event.status === 'forwarded' && !force) {
       throw new ConflictException(`event ${id} was already forwarded; add ?force=true to send it again`);
     }
-    const from: EventStatus[] = force ? ['failed', 'received', 'queued', 'forwarded'] : ['failed', 'received', 'queued'];
-    if (!(await this.events.takeOneForRequeue(id, from))) {
+    if (event.status === 'queued') {
+      // Its job may be running or waiting out a retry: moving the event to another job then would
+      // send it twice. Only a job that Redis lost, or that finished without it, gives it up.
+      if ((await this.restoreStranded([{ id, jobId: event.jobId }])) === 0) {
+        throw new ConflictException(`event ${id} is queued in job ${event.jobId}, which is still to run; it needs no requeue`);
+      }
+      return { id: id.toString(), status: 'queued' };
+    }
+    const from: EventStatus[] = force ? ['failed', 'received', 'forwarded'] : ['failed', 'received'];
+    if (!(await this.events.takeOneForRequeue(id, from)) || (await this.queue([id])) === 0) {
       throw new ConflictException(`event ${id} changed status meanwhile; look at it again`);
     }
-    await this.queue([id]);
     return { id: id.toString(), status: 'queued' };
   }
 
@@ -137,6 +144,16 @@ export class EventAdminService {
     const filter = { ...filterOf(body), status: body.status };
     let requeued = 0;
     let after = 0n;
+    if (filter.status === 'queued') {
+      // Only those whose job Redis lost or finished without them: a live job forwards its own.
+      for (;;) {
+        const queued = await this.events.findQueued(filter, after, REQUEUE_BATCH);
+        if (queued.length === 0) break;
+        requeued += await this.restoreStranded(queued);
+        after = queued[queued.length - 1].id;
+      }
+      return { requeued };
+    }
     for (;;) {
       const ids = await this.events.takeForRequeue(filter, REQUEUE_BATCH, after);
       if (ids.length === 0) break;
@@ -160,6 +177,15 @@ export class EventAdminService {
       throw new ServiceUnavailableException(
         `Redis is unavailable: the event(s) are stored as received and the recovery loop queues them once Redis is back; do not requeue them again (${(error as Error).message})`,
       );
+    }
+  }
+
+  private async restoreStranded(queued: Array<{ id: bigint; jobId: string }>): Promise<number> {
+    try {
+      return await this.enqueuer.restoreLostJobs(queued);
+    } catch (error) {
+      if (!isRedisUnavailable(error)) throw error;
+      throw new ServiceUnavailableException(`Redis is unavailable: whether the events' jobs still exist cannot be told; retry once it is back`);
     }
   }
 }

@@ -35,7 +35,8 @@ export class StatusService {
     const oldest = stats.oldestPendingReceivedAt;
     return {
       events: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus, byType },
-      // The rows are the truth: a `queued` event is in a job waiting, delayed, or running.
+      // The rows are the truth: a `queued` event is in a job waiting, delayed or running (or in one
+      // Redis lost, until the sweep moves it).
       queue: 'error' in jobs ? jobs : { ...jobs, events: byStatus.queued },
       oldestPendingAgeSeconds: oldest ? Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000)) : null,
       forwarded: { lastMinute: stats.forwardedLastMinute, lastHour: stats.forwardedLastHour },
