@@ -50,8 +50,10 @@ function deliveredOf(delivered: unknown): Map<bigint, string> {
   if (typeof delivered !== 'object' || delivered === null || Array.isArray(delivered)) {
     throw new Error('invalid job data: delivered must be an object');
   }
-  const entries = Object.entries(delivered);
-  if (entries.length > MAX_EVENTS_PER_JOB) throw new Error(`invalid job data: delivered holds more than ${MAX_EVENTS_PER_JOB} events`);
+  let count = 0;
+  for (const _ in delivered) if (++count > MAX_EVENTS_PER_JOB) break;
+  const entries = count > MAX_EVENTS_PER_JOB ? [] : Object.entries(delivered);
+  if (count > MAX_EVENTS_PER_JOB) throw new Error(`invalid job data: delivered holds more than ${MAX_EVENTS_PER_JOB} events`);
   for (const [id, messageId] of entries) {
     if (!EVENT_ID.test(id) || typeof messageId !== 'string' || !SEGMENT_MESSAGE_ID.test(messageId)) {
       throw new Error('invalid job data: delivered must map event ids to Segment messageIds of this bridge');
@@ -71,8 +73,8 @@ export function validateForwardEventsJobData(data: unknown): ForwardEventsJob {
     if (legacy.deliveredMessageId) delivered.set(eventId, legacy.deliveredMessageId);
     return { eventIds: [eventId], delivered };
   }
+  if (typeof plain.events === 'string' && plain.events.length > MAX_EVENTS_TEXT) throw new Error('invalid job data: events is too long');
   const dto = validated(plainToInstance(ForwardEventsJobDto, { events: plain.events, count: plain.count }));
-  if (dto.events.length > MAX_EVENTS_TEXT) throw new Error('invalid job data: events is too long');
   let eventIds: bigint[];
   try {
     eventIds = decodeEventIds(dto.events, MAX_EVENTS_PER_JOB);

@@ -7,7 +7,8 @@ const RECOVERY_INTERVAL_MS = 5000;
 // A row younger than this may still be on its way to Redis from the request that stored it.
 const GRACE_MS = 5000;
 const BATCH_SIZE = 1000;
-// The sweep reads every long-queued row (a backlog during an outage): not more often than this.
+// The sweep reads every long-queued row (a backlog during an outage): at least this often, and
+// every QUEUE_SWEEP_AFTER_SECONDS / 2 when that is shorter.
 const MAX_SWEEP_INTERVAL_MS = 60_000;
 
 /**

@@ -68,6 +68,8 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
         retryInMs = NOT_COMMITTED_RETRY_MS;
       } else if (error instanceof DeliveredButNotRecordedError) {
         await job.updateData({ ...(job.data as ForwardEventsJobData), delivered: deliveredOf(job.data, error.delivered) });
+        // Remembered either way; only an outage waits without spending an attempt.
+        if (!isDatabaseUnavailable(error.cause)) throw error;
       } else if (error instanceof SegmentDeliveryError || !isDatabaseUnavailable(error)) {
         // A Segment that cannot be reached says ECONNREFUSED too; that is a delivery attempt.
         throw error;
