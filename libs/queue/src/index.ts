@@ -2,3 +2,4 @@ export * from './event-id-ranges';
 export * from './forward-event-job.dto';
 export * from './queue.constants';
 export * from './queue.module';
+export * from './redis-errors';

@@ -15,14 +15,7 @@ import { Queue } from 'bullmq';
 import IORedis, { Redis } from 'ioredis';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from './queue.constants';
-
-/** Said before a queue call is made while the api's Redis connection is not up (BullMQ would wait for it). */
-export class RedisNotConnectedError extends Error {
-  constructor(status: string) {
-    super(`Redis is not connected (${status})`);
-    this.name = 'RedisNotConnectedError';
-  }
-}
+import { isRedisUnavailable } from './redis-errors';
 
 /** A Redis client that fails at once while Redis is unreachable, instead of queueing commands. */
 export const REDIS_CONNECTION = Symbol('REDIS_CONNECTION');
@@ -35,7 +28,7 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EH
 
 /** A lost connection is the Redis connection's to report (once); anything else is worth a warning. */
 function logQueueError(logger: Logger, source: string, error: Error): void {
-  const lostConnection = CONNECTION_CODES.has(String((error as { code?: unknown }).code)) || /Connection is closed/.test(error.message);
+  const lostConnection = CONNECTION_CODES.has(String((error as { code?: unknown }).code)) || isRedisUnavailable(error);
   if (lostConnection) logger.debug(`${source}: ${reasonOf(error)}`);
   else logger.warn(`${source}: ${reasonOf(error)}`);
 }

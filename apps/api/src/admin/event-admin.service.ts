@@ -1,7 +1,7 @@
 import { ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { AdminEventRepository, EventDetail, EventFilter, EventStatus, EventSummary, IdentityRepository } from '@app/database';
+import { isRedisUnavailable } from '@app/queue';
 import { TrackCallFactory, UnmappableEventError } from '@app/segment';
-import { isRedisUnavailable } from '../common/api-exception.filter';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { ListEventsQuery, RequeueBody } from './admin.dto';
 
@@ -169,23 +169,27 @@ export class EventAdminService {
    * queues them once it can. The answer says so, because requeueing them again would replay a
    * forced event twice.
    */
-  private async queue(ids: bigint[]): Promise<number> {
-    try {
-      return await this.enqueuer.queueReceived(ids, 'requeue');
-    } catch (error) {
-      if (!isRedisUnavailable(error)) throw error;
-      throw new ServiceUnavailableException(
-        `Redis is unavailable: the event(s) are stored as received and the recovery loop queues them once Redis is back; do not requeue them again (${(error as Error).message})`,
-      );
-    }
+  private queue(ids: bigint[]): Promise<number> {
+    return whileRedisAnswers(
+      () => this.enqueuer.queueReceived(ids, 'requeue'),
+      'the event(s) are stored as received and the recovery loop queues them once Redis is back; do not requeue them again',
+    );
   }
 
-  private async restoreStranded(queued: Array<{ id: bigint; jobId: string }>): Promise<number> {
-    try {
-      return await this.enqueuer.restoreLostJobs(queued);
-    } catch (error) {
-      if (!isRedisUnavailable(error)) throw error;
-      throw new ServiceUnavailableException(`Redis is unavailable: whether the events' jobs still exist cannot be told; retry once it is back`);
-    }
+  private restoreStranded(queued: Array<{ id: bigint; jobId: string }>): Promise<number> {
+    return whileRedisAnswers(
+      () => this.enqueuer.restoreLostJobs(queued),
+      "whether the events' jobs still exist cannot be told; retry once it is back",
+    );
+  }
+}
+
+/** `work`, with Redis being unreachable answered 503 and what that means for the events. */
+async function whileRedisAnswers<T>(work: () => Promise<T>, meaning: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isRedisUnavailable(error)) throw error;
+    throw new ServiceUnavailableException(`Redis is unavailable: ${meaning} (${(error as Error).message})`);
   }
 }

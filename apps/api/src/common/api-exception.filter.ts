@@ -1,26 +1,12 @@
 import { ArgumentsHost, Catch, HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { TimeoutError } from '@app/common';
-import { RedisNotConnectedError } from '@app/queue';
 import { isDatabaseUnavailable } from '@app/database';
-
-/** ioredis's errors for a command that cannot reach Redis (the api's client fails at once rather than queue it). */
-const REDIS_UNAVAILABLE = /Stream isn't writeable|Connection is closed|max retries per request|enableOfflineQueue/i;
+import { isRedisUnavailable } from '@app/queue';
 
 // By shape rather than `instanceof Error`: errors made by Node itself come from another realm under Jest.
 type ErrorLike = { name?: unknown; message?: unknown; code?: unknown };
 const errorLike = (error: unknown): ErrorLike => (typeof error === 'object' && error !== null ? error : {});
-
-export function isRedisUnavailable(error: unknown): boolean {
-  const { name, message } = errorLike(error);
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    error instanceof RedisNotConnectedError ||
-    (error instanceof TimeoutError && error.what === 'Redis') ||
-    (typeof message === 'string' && REDIS_UNAVAILABLE.test(message))
-  );
-}
 
 /** Node's error for a request whose client went away (or was cut off) before sending all of it. */
 function isClientAbort(error: unknown): boolean {
