@@ -1,6 +1,7 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
+import { TimeoutError, withTimeout } from '@app/common';
 import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
 import { ForwardEventsJob, ForwardEventsJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventsJobData } from '@app/queue';
@@ -91,26 +92,26 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
 
   /** SIGTERM: finish active jobs within the deadline, else hand them back (they are retried). */
   async beforeApplicationShutdown(): Promise<void> {
-    if ((await within(this.worker.close(), SHUTDOWN_DEADLINE_MS)) === 'done') return;
+    if (await closesWithin(this.worker.close(), SHUTDOWN_DEADLINE_MS)) return;
     this.logger.warn(
       `the worker did not close within ${SHUTDOWN_DEADLINE_MS} ms (jobs still active, or Redis unreachable); handing active jobs back to the queue`,
     );
     // Forcing needs Redis too: without it, the jobs' locks expire and another worker takes them.
-    if ((await within(this.worker.close(true), FORCED_CLOSE_DEADLINE_MS)) === 'deadline') {
+    if (!(await closesWithin(this.worker.close(true), FORCED_CLOSE_DEADLINE_MS))) {
       this.logger.warn(`the queue connection did not close within ${FORCED_CLOSE_DEADLINE_MS} ms; exiting without it`);
     }
   }
 }
 
-/** Whether `promise` settled within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'deadline'> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'deadline'>((resolve) => {
-    timer = setTimeout(() => resolve('deadline'), ms);
-  });
-  const result = await Promise.race([promise.then(() => 'done' as const, () => 'done' as const), deadline]);
-  clearTimeout(timer);
-  return result;
+/** Whether `closing` ended within `ms`; a close that fails says so (it is not taken for a success). */
+async function closesWithin(closing: Promise<void>, ms: number): Promise<boolean> {
+  try {
+    await withTimeout(closing, ms, 'the worker');
+    return true;
+  } catch (error) {
+    if (error instanceof TimeoutError) return false;
+    throw error;
+  }
 }
 
 /** The job's record of deliveries, with the new ones added; a legacy job (one event) gets the new shape's field. */
