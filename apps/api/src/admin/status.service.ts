@@ -7,10 +7,17 @@ import { MAILJET_EVENTS_QUEUE } from '@app/queue';
 
 const QUEUE_TIMEOUT_MS = 2000;
 
+interface JobCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
 export interface AdminStatus {
   events: { total: number; byStatus: Record<EventStatus, number>; byType: Record<string, number> };
   /** Jobs by state, and `events`: how many events the jobs still to run hold (each job carries a group). */
-  queue: { waiting: number; active: number; delayed: number; failed: number; events: number } | { error: string };
+  queue: (JobCounts & { events: number }) | { error: string };
   oldestPendingAgeSeconds: number | null;
   forwarded: { lastMinute: number; lastHour: number };
   recentFailureReasons: Array<{ reason: string; count: number }>;
@@ -44,7 +51,7 @@ export class StatusService {
     };
   }
 
-  private async queueCounts(): Promise<Omit<Extract<AdminStatus['queue'], { waiting: number }>, 'events'> | { error: string }> {
+  private async queueCounts(): Promise<JobCounts | { error: string }> {
     try {
       const counts = await withTimeout(
         this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
