@@ -46,7 +46,7 @@ describe('the sweep of lost jobs (api + worker + PostgreSQL + Redis + a local Se
     });
     expect((await api.queue.getJob(keptJob))?.timestamp).toBe(kept?.timestamp);
     const moved = await db.events();
-    expect(moved[0].job_id).toMatch(/^sweep-\d+$/);
+    expect(moved[0].job_id).toMatch(/^sweep-\d+-s1$/);
     expect(moved[3].job_id).toBe(keptJob);
 
     worker = await WorkerHarness.start(api.config);

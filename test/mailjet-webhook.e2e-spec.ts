@@ -150,7 +150,7 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     await api.queue.remove(event.job_id!);
     expect((await api.admin('POST', `/admin/events/${event.id}/requeue`)).statusCode).toBe(200);
     const [moved] = await db.events();
-    expect(moved.job_id).toMatch(/^sweep-\d+$/);
+    expect(moved.job_id).toMatch(/^sweep-\d+-s1$/);
     expect(await api.queuedEventIds()).toEqual([event.id]);
   });
 

@@ -38,6 +38,9 @@ export class TestDatabase {
    */
   async reset(): Promise<void> {
     await this.pool.query('truncate mailjet_events, dedupe_keys, identities cascade');
+    // Sources made by a test go; the default one (from the migration) stays, as it was.
+    await this.pool.query(`delete from sources where id <> 1`);
+    await this.pool.query(`update sources set paused = false, name = 'default' where id = 1 and (paused or name <> 'default')`);
     await this.pool.query(`select setval(pg_get_serial_sequence('mailjet_events', 'id'), $1, false)`, [FIRST_EVENT_ID.toString()]);
   }
 

@@ -7,9 +7,11 @@ import { BRIDGE_VERSION } from '@app/segment';
 import { mountQueueDashboard, QUEUE_DASHBOARD_PATH } from './admin/queue-dashboard';
 import { ApiModule } from './api.module';
 import { Secret } from './common/authorization';
-import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors } from './common/request-authentication';
+import type { FastifyRequest } from 'fastify';
+import { KnownSource, SourceDirectory } from '@app/sources';
+import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors, Refusal, RotatingCredentialsDoor } from './common/request-authentication';
 import { discardUnreadBodies } from './common/unread-body';
-import { MAILJET_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
+import { MAILJET_WEBHOOK_PATH, SOURCE_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
 /** Swagger UI here, the OpenAPI document at `-json` and `-yaml` beside it. */
 const DOCS_PATH = '/docs';
@@ -19,17 +21,39 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const under = (route: string, base: string) => route === base || route.startsWith(`${base}/`);
 
 /**
+ * A source's callback door, from the cached sources (no query per request): an unknown or deleted
+ * slug is `404` whatever the credentials. Doors are made once per version of the source.
+ */
+function sourceDoors(directory: () => SourceDirectory | undefined): (request: FastifyRequest) => Door | Refusal {
+  const doors = new WeakMap<KnownSource, Door>();
+  return (request) => {
+    const sources = directory();
+    if (!sources?.ready) {
+      return { statusCode: 503, error: 'Service Unavailable', message: 'the sources are not loaded yet (PostgreSQL unavailable); retry later' };
+    }
+    const { slug } = request.params as { slug?: string };
+    const source = slug === undefined ? undefined : sources.bySlug(slug);
+    if (!source) return { statusCode: 404, error: 'Not Found', message: 'no such source' };
+    let door = doors.get(source);
+    if (!door) doors.set(source, (door = new RotatingCredentialsDoor(source.webhook.user, source.webhook.passwords)));
+    return door;
+  };
+}
+
+/**
  * Which credential each route asks for. Routes that no rule names are admin routes, so that a
  * new one is never open by mistake.
  */
-function doorsOf(config: AppConfig): (route: string) => Door | 'open' {
+function doorsOf(config: AppConfig, directory: () => SourceDirectory | undefined): (route: string, request: FastifyRequest) => Door | Refusal | 'open' {
   const { user, password } = config.webhookCredentials;
   const mailjet = new BasicCredentialsDoor(user, password);
+  const sourceDoorOf = sourceDoors(directory);
   const adminToken = new Secret(config.adminToken);
   const admin = new AdminTokenDoor(adminToken, false);
   const adminInBrowser = new AdminTokenDoor(adminToken, true);
-  return (route) => {
+  return (route, request) => {
     if (route === MAILJET_WEBHOOK_PATH) return mailjet;
+    if (route === SOURCE_WEBHOOK_PATH) return sourceDoorOf(request);
     if (route.startsWith('/health/')) return 'open';
     if (under(route, QUEUE_DASHBOARD_PATH) || under(route, DOCS_PATH) || route.startsWith(`${DOCS_PATH}-`)) return adminInBrowser;
     return admin;
@@ -44,7 +68,8 @@ function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
   adapter.getInstance().removeContentTypeParser('text/plain');
   adapter.useBodyParser('application/json', false, { bodyLimit }, (request, body: Buffer, done) => {
     const text = body.toString('utf8');
-    if (request.routeOptions.url === MAILJET_WEBHOOK_PATH) return done(null, text);
+    const route = request.routeOptions.url;
+    if (route === MAILJET_WEBHOOK_PATH || route === SOURCE_WEBHOOK_PATH) return done(null, text);
     try {
       done(null, text === '' ? undefined : JSON.parse(text));
     } catch (error) {
@@ -83,13 +108,16 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
   });
   registerBodyParsers(adapter, maxBodyBytes);
   // Both before any route or plugin, so that every one of them gets them.
-  guardDoors(adapter.getInstance(), doorsOf(config));
+  // The source cache is Nest's; the hook reads it once the app exists (no request comes before).
+  let directory: SourceDirectory | undefined;
+  guardDoors(adapter.getInstance(), doorsOf(config, () => directory));
   discardUnreadBodies(adapter.getInstance(), 2 * maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.register(config), adapter, {
     logger: config.createLogger(),
     // Nest's own parsers (JSON, urlencoded) would take over content types registerBodyParsers refuses.
     bodyParser: false,
   });
+  directory = app.get(SourceDirectory);
   app.useSecurityHeaders({
     contentSecurityPolicy: { directives: { frameAncestors: ["'none'"], upgradeInsecureRequests: null } },
     xFrameOptions: { action: 'deny' },

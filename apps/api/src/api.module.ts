@@ -4,6 +4,7 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { QueueModule } from '@app/queue';
+import { SourcesModule } from '@app/sources';
 import { AdminModule } from './admin/admin.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
@@ -18,6 +19,7 @@ export class ApiModule {
         DatabaseModule,
         QueueModule.forRoot('producer'),
         HealthModule,
+        SourcesModule,
         MailjetWebhookModule,
         AdminModule,
       ],

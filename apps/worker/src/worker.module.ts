@@ -3,6 +3,7 @@ import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { QueueModule } from '@app/queue';
+import { SourcesModule } from '@app/sources';
 import { SegmentForwardingModule } from './segment-forwarding/segment-forwarding.module';
 
 @Module({})
@@ -15,6 +16,7 @@ export class WorkerModule {
         DatabaseModule,
         QueueModule.forRoot('consumer'),
         HealthModule,
+        SourcesModule,
         SegmentForwardingModule,
       ],
     };

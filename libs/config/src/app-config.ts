@@ -57,6 +57,21 @@ export class AppConfig {
     };
   }
 
+  /** The default source's Basic credentials, where this process is given them. */
+  get webhookCredentialsIfSet(): { user: string; password: string } | undefined {
+    const { MAILJET_WEBHOOK_USER: user, MAILJET_WEBHOOK_PASSWORD: password } = this.environment;
+    return user && password ? { user, password } : undefined;
+  }
+
+  get segmentHost(): string {
+    return this.environment.SEGMENT_HOST.replace(/\/+$/, '');
+  }
+
+  /** The default source's write key, where this process is given it (the worker; the api does not need it). */
+  get segmentWriteKeyIfSet(): string | undefined {
+    return this.environment.SEGMENT_WRITE_KEY;
+  }
+
   get adminToken(): string {
     return this.required('ADMIN_TOKEN');
   }
@@ -82,6 +97,22 @@ export class AppConfig {
 
   get userIdPayloadKey(): string {
     return this.environment.USER_ID_PAYLOAD_KEY;
+  }
+
+  /** SECRETS_KEY as the 32 bytes of an AES-256 key; undefined when it is not set. */
+  get secretsKey(): Buffer | undefined {
+    const hex = this.environment.SECRETS_KEY;
+    return hex ? Buffer.from(hex, 'hex') : undefined;
+  }
+
+  /** How long a rotated-out webhook password keeps working. */
+  get webhookPasswordGraceMs(): number {
+    return Math.round(this.environment.WEBHOOK_PASSWORD_GRACE_HOURS * 3_600_000);
+  }
+
+  /** PUBLIC_URL without its trailing slash; undefined when it is not set. */
+  get publicUrl(): string | undefined {
+    return this.environment.PUBLIC_URL?.replace(/\/+$/, '');
   }
 
   /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */

@@ -1,6 +1,6 @@
 import type { LogLevel } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 /** Nest's log levels, most severe first. */
 export const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -110,6 +110,23 @@ export class Environment {
   @IsInt()
   @Min(1)
   QUEUE_SWEEP_AFTER_SECONDS = 300;
+
+  /** 32 bytes as 64 hex characters: encrypts the secrets stored with sources (write keys, API secrets, webhook passwords). */
+  @IsOptional()
+  @Matches(/^[0-9a-fA-F]{64}$/, { message: 'SECRETS_KEY must be 32 bytes as 64 hex characters (openssl rand -hex 32)' })
+  SECRETS_KEY?: string;
+
+  /** How long a source's previous webhook password keeps working after a rotation; fractions allowed. */
+  @Transform(({ value }) => (value === undefined || value === '' ? undefined : /^\d+(\.\d+)?$/.test(String(value)) ? Number(value) : value))
+  @IsNumber({}, { message: 'WEBHOOK_PASSWORD_GRACE_HOURS must be a number of hours, e.g. 48 or 0.5' })
+  @Min(0)
+  @Max(24 * 365)
+  WEBHOOK_PASSWORD_GRACE_HOURS = 48;
+
+  /** The base URL Mailjet reaches this service at; callback URLs are built from it. */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^/@\s]+(\/[^\s]*)?$/, { message: 'PUBLIC_URL must be an http(s):// URL without credentials, e.g. https://bridge.example.com' })
+  PUBLIC_URL?: string;
 
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'log';

@@ -5,6 +5,7 @@ import { PrismaService } from './prisma.service';
 import { compareIds, StoredMailjetEvent } from './stored-event';
 
 export interface EventFilter {
+  sourceId?: number;
   status?: EventStatus;
   type?: string;
   email?: string;
@@ -17,6 +18,7 @@ export interface EventFilter {
 
 export interface EventSummary {
   id: bigint;
+  sourceId: number;
   messageId: string | null;
   messageGuid: string | null;
   eventType: string;
@@ -30,6 +32,7 @@ export interface EventSummary {
 }
 
 export interface EventDetail extends StoredMailjetEvent {
+  sourceId: number;
   /** The job that carries (or carried) it; `event-<id>` for one queued by the version before group jobs. */
   jobId: string;
   lastError: string | null;
@@ -42,6 +45,7 @@ export interface EventDetail extends StoredMailjetEvent {
 
 function whereOf(filter: EventFilter): Prisma.MailjetEventWhereInput {
   return {
+    sourceId: filter.sourceId,
     status: filter.status,
     eventType: filter.type,
     email: filter.email,
@@ -67,6 +71,7 @@ export class AdminEventRepository {
       take: limit,
       select: {
         id: true,
+        sourceId: true,
         messageId: true,
         messageGuid: true,
         eventType: true,
@@ -84,7 +89,7 @@ export class AdminEventRepository {
   /** The payload as text: a `json` value read through Prisma would be parsed, rounding big MessageIDs. */
   async findDetail(id: bigint): Promise<EventDetail | null> {
     const [row] = await this.prisma.$queryRaw<EventDetail[]>`
-      select id, payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
+      select id, source_id as "sourceId", payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
              extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts,
              last_error as "lastError", segment_message_id as "segmentMessageId", duplicate_of as "duplicateOf",
              received_at as "receivedAt", queued_at as "queuedAt", forwarded_at as "forwardedAt",
@@ -104,6 +109,7 @@ export class AdminEventRepository {
       where id in (
         select id from mailjet_events
         where status = ${filter.status}::event_status and id > ${after}
+          and (${filter.sourceId ?? null}::int is null or source_id = ${filter.sourceId ?? null})
           and (${filter.type ?? null}::text is null or event_type = ${filter.type ?? null})
           and (${filter.from ?? null}::timestamptz is null or event_time >= ${filter.from ?? null})
           and (${filter.to ?? null}::timestamptz is null or event_time < ${filter.to ?? null})
@@ -118,6 +124,7 @@ export class AdminEventRepository {
     return this.prisma.$queryRaw<Array<{ id: bigint; jobId: string }>>`
       select id, coalesce(job_id, 'event-' || id) as "jobId" from mailjet_events
       where status = 'queued' and id > ${after}
+        and (${filter.sourceId ?? null}::int is null or source_id = ${filter.sourceId ?? null})
         and (${filter.type ?? null}::text is null or event_type = ${filter.type ?? null})
         and (${filter.from ?? null}::timestamptz is null or event_time >= ${filter.from ?? null})
         and (${filter.to ?? null}::timestamptz is null or event_time < ${filter.to ?? null})

@@ -6,8 +6,13 @@ import { compareIds, StoredMailjetEvent } from './stored-event';
 
 /** A stored event as a job takes it: with its dedupe key claimed and its recipient's stored userId. */
 export interface EventForForwarding extends StoredMailjetEvent {
+  sourceId: number;
   /** Whether the row names the job that took it: an event moved to another job is that job's to forward. */
   inThisJob: boolean;
+  /** Its source is paused: the claim parked it (job `paused`) until the source is resumed. */
+  parked: boolean;
+  /** Its source was deleted: it will never be forwarded. */
+  sourceDeleted: boolean;
   /** The event that owns the dedupe key: this one, or a duplicate that came first; null if not to forward or without a key. */
   dedupeOwner: bigint | null;
   /** The userId mapped to the recipient's email through the admin API, if any. */
@@ -28,25 +33,36 @@ export type EventOutcome =
 // One statement loads the job's events, claims the dedupe keys of those still to forward (sorted,
 // so that two workers claiming overlapping keys take them in the same order) and brings the
 // recipients' stored userIds along. A row that an api of the version before group jobs queued names no
-// job: its job is `event-<id>`.
+// job: its job is `event-<id>`. Events of a paused source are parked instead (job 'paused', still
+// `queued`), unless Segment already has them ($3); those of a deleted source claim nothing.
 const CLAIM_FOR_FORWARDING = `
   with e as (
-    select id, payload::text as payload, event_type, status, email, message_id, event_time, dedupe_key, attempts,
-           coalesce(job_id, 'event-' || id) = $2 as in_this_job
-    from mailjet_events where id = any($1::bigint[])
+    select m.id, m.payload::text as payload, m.event_type, m.status, m.email, m.message_id, m.event_time, m.dedupe_key,
+           m.attempts, m.source_id, s.paused, s.deleted_at is not null as source_deleted,
+           coalesce(m.job_id, 'event-' || m.id) = $2 as in_this_job
+    from mailjet_events m join sources s on s.id = m.source_id
+    where m.id = any($1::bigint[])
+  ), parked as (
+    update mailjet_events m set job_id = 'paused', updated_at = now()
+    from e
+    where m.id = e.id and e.in_this_job and e.paused and e.status = 'queued' and not (e.id = any($3::bigint[]))
+      and m.status = 'queued' and coalesce(m.job_id, 'event-' || m.id) = $2
+    returning m.id
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
-    where in_this_job and status = 'queued' and dedupe_key is not null
+    where in_this_job and status = 'queued' and dedupe_key is not null and not paused and not source_deleted
     order by dedupe_key
     on conflict (dedupe_key) do nothing
     returning event_id
   )
   select e.id::text, e.payload, e.event_type as "eventType", e.status::text as status, e.email,
          e.message_id as "messageId", extract(epoch from e.event_time)::float8 as "eventTime",
-         e.dedupe_key as "dedupeKey", e.attempts, e.in_this_job as "inThisJob",
+         e.dedupe_key as "dedupeKey", e.attempts, e.source_id as "sourceId", e.in_this_job as "inThisJob",
+         p.id is not null as parked, e.source_deleted as "sourceDeleted",
          c.event_id is not null as claimed, i.user_id as "storedUserId"
   from e
+  left join parked p on p.id = e.id
   left join claimed c on c.event_id = e.id
   left join identities i on i.email = lower(e.email)
   order by e.id`;
@@ -79,11 +95,12 @@ export class ForwardingEventRepository {
    * primary key of dedupe_keys decides between concurrent claims). Events not found are not
    * committed yet, or never will be (their callback was rolled back).
    */
-  async claim(jobId: string, ids: readonly bigint[]): Promise<EventForForwarding[]> {
-    type Row = Omit<StoredMailjetEvent, 'id'> & { id: string; inThisJob: boolean; claimed: boolean; storedUserId: string | null };
-    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), jobId]);
+  async claim(jobId: string, ids: readonly bigint[], delivered: readonly bigint[] = []): Promise<EventForForwarding[]> {
+    type Row = Omit<EventForForwarding, 'id' | 'dedupeOwner'> & { id: string; claimed: boolean };
+    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), jobId, delivered.map(String)]);
     // Only a `queued` row is still to forward: its job may be on a retry after the others ended.
-    const toForward = (row: Omit<Row, 'claimed'>) => row.inThisJob && row.dedupeKey !== null && row.status === EventStatus.queued;
+    const toForward = (row: Omit<Row, 'claimed'>) =>
+      row.inThisJob && row.dedupeKey !== null && row.status === EventStatus.queued && !row.parked && !row.sourceDeleted;
     const contested = rows.filter((row) => toForward(row) && !row.claimed);
     const owners = new Map<string, string>();
     if (contested.length > 0) {

@@ -18,6 +18,10 @@ class ForwardEventsJobDto implements Omit<ForwardEventsJobData, 'delivered'> {
   @Max(MAX_EVENTS_PER_JOB)
   count: number;
 
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  source?: number;
 }
 
 class LegacyForwardEventJobDto implements LegacyForwardEventJobData {
@@ -32,6 +36,8 @@ class LegacyForwardEventJobDto implements LegacyForwardEventJobData {
 /** A job's events, as the worker takes them. */
 export interface ForwardEventsJob {
   eventIds: bigint[];
+  /** The source of all of its events, when the job says (every job made since sources did). */
+  sourceId?: number;
   /** Events Segment already accepted (an earlier attempt could not record it): their Segment messageIds. */
   delivered: Map<bigint, string>;
 }
@@ -74,7 +80,7 @@ export function validateForwardEventsJobData(data: unknown): ForwardEventsJob {
     return { eventIds: [eventId], delivered };
   }
   if (typeof plain.events === 'string' && plain.events.length > MAX_EVENTS_TEXT) throw new Error('invalid job data: events is too long');
-  const dto = validated(plainToInstance(ForwardEventsJobDto, { events: plain.events, count: plain.count }));
+  const dto = validated(plainToInstance(ForwardEventsJobDto, { events: plain.events, count: plain.count, source: plain.source }));
   let eventIds: bigint[];
   try {
     eventIds = decodeEventIds(dto.events, MAX_EVENTS_PER_JOB);
@@ -82,5 +88,5 @@ export function validateForwardEventsJobData(data: unknown): ForwardEventsJob {
     throw new Error(`invalid job data: ${(error as Error).message}`);
   }
   if (eventIds.length !== dto.count) throw new Error(`invalid job data: count ${dto.count} but ${eventIds.length} event ids`);
-  return { eventIds, delivered };
+  return { eventIds, sourceId: dto.source, delivered };
 }

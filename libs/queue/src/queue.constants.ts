@@ -17,6 +17,8 @@ export interface ForwardEventsJobData {
   events: string;
   /** How many events the job carries, for the dashboard. */
   count: number;
+  /** The source of every event of the job (jobs queued before sources have none: the default source's). */
+  source?: number;
   /** Event id -> Segment messageId, for events Segment accepted but PostgreSQL did not record: not to be sent again. */
   delivered?: Record<string, string>;
 }
@@ -27,8 +29,17 @@ export interface LegacyForwardEventJobData {
   deliveredMessageId?: string;
 }
 
-/** Where a job comes from, the first word of its id: `ingest-41-0`, `requeue-42`, `recovery-43`, `sweep-44`. */
-export type JobOrigin = 'ingest' | 'recovery' | 'requeue' | 'sweep';
+/**
+ * Where a job comes from, the first word of its id: `ingest-41-0`, `requeue-42-s1`,
+ * `recovery-43-s1`, `sweep-44-s2`, `resume-45-s2` (`-s<n>`: the source).
+ */
+export type JobOrigin = 'ingest' | 'recovery' | 'requeue' | 'sweep' | 'resume';
+
+/**
+ * The job id a paused source's events wait under, `queued` (no job has it): the worker parks
+ * them there, and resuming the source moves them to real jobs.
+ */
+export const PARKED_JOB_ID = 'paused';
 
 const ONE_HOUR_MS = 60 * 60 * 1000;
 const TWO_WEEKS_S = 14 * 24 * 60 * 60;

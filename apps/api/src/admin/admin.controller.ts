@@ -1,8 +1,9 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, HttpStatus, NotFoundException, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IdentityRepository } from '@app/database';
-import { EventIdParams, IdentityBody, IdentityParams, ListEventsQuery, RequeueBody, RequeueOneQuery } from './admin.dto';
+import { EventIdParams, IdentityBody, IdentityParams, ListEventsQuery, RequeueBody, RequeueOneQuery, StatusQuery } from './admin.dto';
 import { EventAdminService } from './event-admin.service';
+import { SourceAdminService } from './source-admin.service';
 import { AdminStatus, StatusService } from './status.service';
 
 /** Behind the admin token, as Bearer only: checked before the body is read (see `doorsOf` in api.app.ts). */
@@ -14,12 +15,13 @@ export class AdminController {
     private readonly statusService: StatusService,
     private readonly eventAdmin: EventAdminService,
     private readonly identities: IdentityRepository,
+    private readonly sources: SourceAdminService,
   ) {}
 
   @Get('status')
-  @ApiOperation({ summary: 'Counts by status and type, queue counts, oldest pending event, throughput, recent failure reasons' })
-  status(): Promise<AdminStatus> {
-    return this.statusService.status();
+  @ApiOperation({ summary: 'Counts by status and type, queue counts, oldest pending event, throughput, recent failure reasons; ?source= for one source' })
+  status(@Query() { source }: StatusQuery): Promise<AdminStatus> {
+    return this.statusService.status(this.sources.sourceIdOf(source) ?? null);
   }
 
   @Get('events')

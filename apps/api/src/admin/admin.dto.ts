@@ -56,6 +56,9 @@ const IsTimestamp = () =>
 /** PostgreSQL text cannot hold U+0000: a query with one fails, so it is refused here. */
 const HasNoNul = () => Matches(/^[^\u0000]*$/, { message: '$property must not contain NUL characters' });
 
+/** A source slug, as POST /admin/sources makes them, or `default`. */
+const IsSourceSlug = () => Matches(/^[a-z0-9-]{1,64}$/, { message: 'source must be the slug of a source' });
+
 class TimeRange {
   @ApiPropertyOptional({ description: 'Mailjet event time, ISO 8601, inclusive', example: '2026-11-01T00:00:00Z' })
   @IsOptional()
@@ -69,6 +72,11 @@ class TimeRange {
 }
 
 export class ListEventsQuery extends TimeRange {
+  @ApiPropertyOptional({ description: 'Events of this source only (its slug)', example: 'default' })
+  @IsOptional()
+  @IsSourceSlug()
+  source?: string;
+
   @ApiPropertyOptional({ enum: STATUSES })
   @IsOptional()
   @IsIn(STATUSES)
@@ -122,6 +130,11 @@ export class RequeueOneQuery {
 }
 
 export class RequeueBody extends TimeRange {
+  @ApiPropertyOptional({ description: 'Events of this source only (its slug)', example: 'default' })
+  @IsOptional()
+  @IsSourceSlug()
+  source?: string;
+
   @ApiProperty({ enum: REQUEUEABLE, default: 'failed' })
   @IsIn(REQUEUEABLE)
   status: (typeof REQUEUEABLE)[number];
@@ -148,4 +161,11 @@ export class IdentityBody {
   @MaxLength(255)
   @HasNoNul()
   userId: string;
+}
+
+export class StatusQuery {
+  @ApiPropertyOptional({ description: 'The figures of this source only (its slug)', example: 'default' })
+  @IsOptional()
+  @IsSourceSlug()
+  source?: string;
 }

@@ -3,11 +3,13 @@ import { SegmentMappingModule } from '@app/segment';
 import { OutboxModule } from '../outbox/outbox.module';
 import { AdminController } from './admin.controller';
 import { EventAdminService } from './event-admin.service';
+import { SourceAdminService } from './source-admin.service';
+import { SourcesController } from './sources.controller';
 import { StatusService } from './status.service';
 
 @Module({
   imports: [OutboxModule, SegmentMappingModule],
-  controllers: [AdminController],
-  providers: [EventAdminService, StatusService],
+  controllers: [AdminController, SourcesController],
+  providers: [EventAdminService, StatusService, SourceAdminService],
 })
 export class AdminModule {}

@@ -4,12 +4,15 @@ import { isRedisUnavailable } from '@app/queue';
 import { TrackCallFactory, UnmappableEventError } from '@app/segment';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { ListEventsQuery, RequeueBody } from './admin.dto';
+import { SourceAdminService } from './source-admin.service';
 
 const DEFAULT_PAGE = 50;
 const REQUEUE_BATCH = 1000;
 
 export interface EventItem {
   id: string;
+  /** The slug of the source whose callback URL received it. */
+  source: string;
   messageId: string | null;
   messageGuid: string | null;
   type: string;
@@ -22,9 +25,10 @@ export interface EventItem {
   forwardedAt: string | null;
 }
 
-function itemOf(event: EventSummary): EventItem {
+function itemOf(event: EventSummary, source: string): EventItem {
   return {
     id: event.id.toString(),
+    source,
     messageId: event.messageId,
     messageGuid: event.messageGuid,
     type: event.eventType,
@@ -38,8 +42,12 @@ function itemOf(event: EventSummary): EventItem {
   };
 }
 
-function filterOf(query: { status?: EventStatus; type?: string; email?: string; messageId?: string; from?: string; to?: string }): EventFilter {
+function filterOf(
+  query: { status?: EventStatus; type?: string; email?: string; messageId?: string; from?: string; to?: string },
+  sourceId: number | undefined,
+): EventFilter {
   return {
+    sourceId,
     status: query.status,
     type: query.type,
     email: query.email,
@@ -56,13 +64,15 @@ export class EventAdminService {
     private readonly identities: IdentityRepository,
     private readonly trackCalls: TrackCallFactory,
     private readonly enqueuer: EventEnqueuer,
+    private readonly sources: SourceAdminService,
   ) {}
 
   async list(query: ListEventsQuery): Promise<{ items: EventItem[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     // Keyset paging on the id: events that arrive meanwhile have higher ids and never shift a page.
-    const page = await this.events.list(filterOf(query), limit + 1, query.cursor ? BigInt(query.cursor) : undefined);
-    const items = page.slice(0, limit).map(itemOf);
+    const filter = filterOf(query, this.sources.sourceIdOf(query.source));
+    const page = await this.events.list(filter, limit + 1, query.cursor ? BigInt(query.cursor) : undefined);
+    const items = page.slice(0, limit).map((event) => itemOf(event, this.sources.slugOf(event.sourceId)));
     return { items, nextCursor: page.length > limit ? items[items.length - 1].id : null };
   }
 
@@ -83,6 +93,7 @@ export class EventAdminService {
     }
     const fields = {
       id: event.id.toString(),
+      source: this.sources.slugOf(event.sourceId),
       messageId: event.messageId,
       type: event.eventType,
       email: event.email,
@@ -141,7 +152,7 @@ export class EventAdminService {
    * its dedupe key, so one that another delivery forwarded meanwhile becomes a duplicate, not a resend.
    */
   async requeueMatching(body: RequeueBody): Promise<{ requeued: number }> {
-    const filter = { ...filterOf(body), status: body.status };
+    const filter = { ...filterOf(body, this.sources.sourceIdOf(body.source)), status: body.status };
     let requeued = 0;
     let after = 0n;
     if (filter.status === 'queued') {

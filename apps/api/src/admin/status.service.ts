@@ -31,8 +31,12 @@ export class StatusService {
   ) {}
 
   /** Cheap enough to poll: counters and indexes only. Answers while Redis is down, saying so. */
-  async status(): Promise<AdminStatus> {
-    const [stats, jobs] = await Promise.all([this.stats.stats(), this.queueCounts()]);
+  /**
+   * Of every source, or of one (`sourceId`): the queue is shared, so its job counts are the
+   * whole queue's, and `queue.events` the source's queued events.
+   */
+  async status(sourceId: number | null = null): Promise<AdminStatus> {
+    const [stats, jobs] = await Promise.all([this.stats.stats(sourceId), this.queueCounts()]);
     const byStatus = Object.fromEntries(Object.values(EventStatus).map((status) => [status, 0])) as Record<EventStatus, number>;
     const byType: Record<string, number> = {};
     for (const { status, eventType, count } of stats.counts) {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseAuthorization, Secret } from './authorization';
 
 /** One credential check, and the challenge a `401` carries to say what to send. */
@@ -25,6 +25,41 @@ export class BasicCredentialsDoor implements Door {
   admits(authorization: string | undefined): boolean {
     const given = parseAuthorization(authorization);
     return this.credentials.matches(given?.scheme === 'basic' ? `${given.user}:${given.password}` : undefined);
+  }
+}
+
+/** A refusal that does not depend on the credentials: no such source (404), sources not loaded yet (503). */
+export interface Refusal {
+  statusCode: 404 | 503;
+  error: string;
+  message: string;
+}
+
+/**
+ * HTTP Basic with one of several user and password pairs, each valid until its time (a rotated-out
+ * webhook password during its grace window). Every pair is compared, whichever matches, so that
+ * the time taken says nothing about which one did.
+ */
+export class RotatingCredentialsDoor implements Door {
+  readonly challenge = 'Basic realm="mailjet-webhook", charset="UTF-8"';
+  readonly refusal = 'missing or wrong Basic credentials for the Mailjet callback of this source';
+  readonly opensToBrowsers = false;
+  private readonly credentials: Array<{ secret: Secret; validUntil: number | null }>;
+
+  constructor(user: string, passwords: ReadonlyArray<{ password: string; validUntil: number | null }>) {
+    this.credentials = passwords.map(({ password, validUntil }) => ({ secret: new Secret(`${user}:${password}`), validUntil }));
+  }
+
+  admits(authorization: string | undefined): boolean {
+    const given = parseAuthorization(authorization);
+    const offered = given?.scheme === 'basic' ? `${given.user}:${given.password}` : undefined;
+    const now = Date.now();
+    let admitted = false;
+    for (const { secret, validUntil } of this.credentials) {
+      const matches = secret.matches(offered);
+      admitted = (matches && (validUntil === null || now < validUntil)) || admitted;
+    }
+    return admitted;
   }
 }
 
@@ -76,12 +111,13 @@ function isCrossSiteChange(method: string, fetchSite: string | string[] | undefi
  * request that matches no route goes on to its `404`. Behind a door open to browsers, a change
  * requested from another site is refused (`403`): the browser would add the credentials itself.
  */
-export function guardDoors(instance: FastifyInstance, doorOf: (route: string) => Door | 'open'): void {
+export function guardDoors(instance: FastifyInstance, doorOf: (route: string, request: FastifyRequest) => Door | Refusal | 'open'): void {
   instance.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url;
     if (route === undefined) return;
-    const door = doorOf(route);
+    const door = doorOf(route, request);
     if (door === 'open') return;
+    if ('statusCode' in door) return reply.code(door.statusCode).send(door);
     if (!door.admits(request.headers.authorization)) {
       return reply
         .code(401)

@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { EventJob, IngestEventRepository, InsertedEvent, Transaction, TransactionRunner } from '@app/database';
-import { MailjetEventRecord } from '@app/mailjet';
+import { EventJob, IngestEventRepository, IngestRecord, InsertedEvent, Transaction, TransactionRunner } from '@app/database';
 import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { GroupCommitWriter } from './group-commit.service';
@@ -10,8 +9,9 @@ import { GroupCommitWriter } from './group-commit.service';
 const FIRST_ID = 9999999998n;
 const FIRST_JOB_NUMBER = 99;
 
-function record(name: string, fields: Partial<MailjetEventRecord> = {}): MailjetEventRecord {
+function record(name: string, fields: Partial<IngestRecord> = {}): IngestRecord {
   return {
+    sourceId: 1,
     rawJson: JSON.stringify({ name }),
     eventType: 'sent',
     time: 1433333949,
@@ -71,7 +71,7 @@ class FakeIngestEvents implements Pick<IngestEventRepository, 'insert' | 'markRe
 
   constructor(private readonly transactions: FakeTransactions) {}
 
-  async insert(tx: Transaction, records: readonly MailjetEventRecord[], maxJobEvents: number): Promise<InsertedEvent[]> {
+  async insert(tx: Transaction, records: readonly IngestRecord[], maxJobEvents: number): Promise<InsertedEvent[]> {
     this.inserts.push({ tx, rawJson: records.map((r) => r.rawJson), maxJobEvents });
     if (this.insertError) throw this.insertError;
     if (records.some((r) => r.rawJson === BAD_JSON)) throw new Error('invalid input syntax for type json');
@@ -79,6 +79,7 @@ class FakeIngestEvents implements Pick<IngestEventRepository, 'insert' | 'markRe
     let usable = 0;
     return records.map((r) => ({
       id: this.nextId++,
+      sourceId: r.sourceId,
       jobId: r.invalidReason === null ? `ingest-${jobNumber}-${Math.floor(usable++ / maxJobEvents)}` : null,
     }));
   }
@@ -98,7 +99,7 @@ class FakeEnqueuer implements Pick<EventEnqueuer, 'addJobs'> {
 
   async addJobs(jobs: readonly EventJob[]): Promise<void> {
     if (this.error) throw this.error;
-    this.batches.push(jobs.map((job) => ({ jobId: job.jobId, eventIds: [...job.eventIds] })));
+    this.batches.push(jobs.map((job) => ({ jobId: job.jobId, sourceId: job.sourceId, eventIds: [...job.eventIds] })));
     this.insideTransaction.push(this.transactions.open !== undefined);
   }
 }
@@ -146,7 +147,7 @@ describe('GroupCommitWriter', () => {
     expect(events.inserts.map((insert) => insert.rawJson)).toEqual([callbacks.flat().map((r) => r.rawJson)]);
     expect(events.inserts[0].maxJobEvents).toBe(MAX_EVENTS_PER_JOB);
     expect(enqueuer.batches).toEqual([
-      [{ jobId: `ingest-${FIRST_JOB_NUMBER}-0`, eventIds: [FIRST_ID, FIRST_ID + 2n, FIRST_ID + 4n, FIRST_ID + 5n] }],
+      [{ jobId: `ingest-${FIRST_JOB_NUMBER}-0`, sourceId: 1, eventIds: [FIRST_ID, FIRST_ID + 2n, FIRST_ID + 4n, FIRST_ID + 5n] }],
     ]);
     expect(enqueuer.insideTransaction).toEqual([true]);
     expect(transactions.committed).toHaveLength(1);
@@ -167,9 +168,9 @@ describe('GroupCommitWriter', () => {
     expect(events.inserts).toHaveLength(1);
     expect(enqueuer.batches).toEqual([
       [
-        { jobId: `ingest-${FIRST_JOB_NUMBER}-0`, eventIds: usable.slice(0, MAX_EVENTS_PER_JOB) },
-        { jobId: `ingest-${FIRST_JOB_NUMBER}-1`, eventIds: usable.slice(MAX_EVENTS_PER_JOB, 2 * MAX_EVENTS_PER_JOB) },
-        { jobId: `ingest-${FIRST_JOB_NUMBER}-2`, eventIds: usable.slice(2 * MAX_EVENTS_PER_JOB) },
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-0`, sourceId: 1, eventIds: usable.slice(0, MAX_EVENTS_PER_JOB) },
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-1`, sourceId: 1, eventIds: usable.slice(MAX_EVENTS_PER_JOB, 2 * MAX_EVENTS_PER_JOB) },
+        { jobId: `ingest-${FIRST_JOB_NUMBER}-2`, sourceId: 1, eventIds: usable.slice(2 * MAX_EVENTS_PER_JOB) },
       ],
     ]);
   });
@@ -200,8 +201,8 @@ describe('GroupCommitWriter', () => {
     // Each callback alone is a statement of its own, so a job of its own.
     const jobs = enqueuer.batches.flat().sort((a, b) => (a.eventIds[0] < b.eventIds[0] ? -1 : 1));
     expect(jobs).toEqual([
-      { jobId: expect.stringMatching(/^ingest-\d+-0$/), eventIds: [FIRST_ID] },
-      { jobId: expect.stringMatching(/^ingest-\d+-0$/), eventIds: [FIRST_ID + 1n] },
+      { jobId: expect.stringMatching(/^ingest-\d+-0$/), sourceId: 1, eventIds: [FIRST_ID] },
+      { jobId: expect.stringMatching(/^ingest-\d+-0$/), sourceId: 1, eventIds: [FIRST_ID + 1n] },
     ]);
     expect(jobs[0].jobId).not.toBe(jobs[1].jobId);
   });

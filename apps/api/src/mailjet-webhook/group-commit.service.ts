@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EventJob, IngestEventRepository, isDatabaseUnavailable, StatementBatcher, TransactionRunner } from '@app/database';
-import { MailjetEventRecord } from '@app/mailjet';
+import { EventJob, IngestEventRepository, IngestRecord, isDatabaseUnavailable, StatementBatcher, TransactionRunner } from '@app/database';
 import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 
@@ -18,7 +17,7 @@ const MAX_ROWS = 5000;
 @Injectable()
 export class GroupCommitWriter {
   private readonly logger = new Logger(GroupCommitWriter.name);
-  private readonly groups = new StatementBatcher<readonly MailjetEventRecord[], bigint[]>((callbacks) => this.write(callbacks), {
+  private readonly groups = new StatementBatcher<readonly IngestRecord[], bigint[]>((callbacks) => this.write(callbacks), {
     maxInFlight: MAX_IN_FLIGHT,
     maxBatch: MAX_ROWS,
     weigh: (records) => records.length,
@@ -32,7 +31,7 @@ export class GroupCommitWriter {
   ) {}
 
   /** Resolves with the ids of the usable events, in order, once they are committed. */
-  store(records: readonly MailjetEventRecord[]): Promise<bigint[]> {
+  store(records: readonly IngestRecord[]): Promise<bigint[]> {
     return this.groups.run(records);
   }
 
@@ -42,7 +41,7 @@ export class GroupCommitWriter {
    * nothing; never a committed event without a job or a `received` status. If Redis refuses the
    * jobs, the events are committed `received` and the recovery loop queues them.
    */
-  private async write(callbacks: ReadonlyArray<readonly MailjetEventRecord[]>): Promise<bigint[][]> {
+  private async write(callbacks: ReadonlyArray<readonly IngestRecord[]>): Promise<bigint[][]> {
     let queueError: Error | undefined;
     const usableIds = await this.transactions.run(async (tx) => {
       const inserted = await this.events.insert(tx, callbacks.flat(), MAX_EVENTS_PER_JOB);
@@ -72,13 +71,13 @@ export class GroupCommitWriter {
 }
 
 /** The jobs the inserted events name, each with its events in order. */
-function jobsOf(inserted: ReadonlyArray<{ id: bigint; jobId: string | null }>): EventJob[] {
-  const jobs = new Map<string, bigint[]>();
-  for (const { id, jobId } of inserted) {
+function jobsOf(inserted: ReadonlyArray<{ id: bigint; sourceId: number; jobId: string | null }>): EventJob[] {
+  const jobs = new Map<string, EventJob>();
+  for (const { id, sourceId, jobId } of inserted) {
     if (jobId === null) continue;
-    const ids = jobs.get(jobId);
-    if (ids) ids.push(id);
-    else jobs.set(jobId, [id]);
+    const job = jobs.get(jobId);
+    if (job) job.eventIds.push(id);
+    else jobs.set(jobId, { jobId, sourceId, eventIds: [id] });
   }
-  return [...jobs].map(([jobId, eventIds]) => ({ jobId, eventIds }));
+  return [...jobs.values()];
 }

@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { isDatabaseUnavailable } from '@app/database';
 import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
+import { scopedDedupeKey } from '@app/sources';
 import { GroupCommitWriter } from './group-commit.service';
 
 export interface IngestResult {
@@ -20,10 +21,13 @@ export class MailjetWebhookService {
    * and answers only once it is committed; queueing follows and cannot lose a committed event
    * (the row is the outbox).
    */
-  async ingest(body: string): Promise<IngestResult> {
+  async ingest(body: string, source: { id: number; slug: string }): Promise<IngestResult> {
     let records;
     try {
-      records = parseMailjetBody(body).map(toEventRecord);
+      records = parseMailjetBody(body).map((event) => {
+        const record = toEventRecord(event);
+        return { ...record, sourceId: source.id, dedupeKey: scopedDedupeKey(source, record.dedupeKey) };
+      });
     } catch (error) {
       if (error instanceof MailjetBodyError) throw new BadRequestException(error.message);
       throw error;

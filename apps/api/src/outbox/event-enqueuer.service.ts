@@ -14,6 +14,7 @@ import {
   JobOrigin,
   MAILJET_EVENTS_QUEUE,
   MAX_EVENTS_PER_JOB,
+  PARKED_JOB_ID,
   REDIS_CONNECTION,
 } from '@app/queue';
 
@@ -52,7 +53,7 @@ export class EventEnqueuer {
     const adding = this.queue.addBulk(
       jobs.map((job) => ({
         name: FORWARD_EVENTS_JOB,
-        data: { events: encodeEventIds(job.eventIds), count: job.eventIds.length },
+        data: { events: encodeEventIds(job.eventIds), count: job.eventIds.length, source: job.sourceId },
         opts: { ...options, jobId: job.jobId },
       })),
     );
@@ -67,15 +68,14 @@ export class EventEnqueuer {
   async queueReceived(eventIds: readonly bigint[], origin: JobOrigin): Promise<number> {
     let queued = 0;
     for (const ids of chunksOf(eventIds, MAX_EVENTS_PER_JOB)) {
-      const job = await this.events.assignJob(ids, origin);
-      if (!job) continue;
+      const jobs = await this.events.assignJob(ids, origin);
       try {
-        await this.addJobs([job]);
+        await this.addJobs(jobs);
       } catch (error) {
-        await this.events.releaseJob(job).catch(() => undefined);
+        for (const job of jobs) await this.events.releaseJob(job).catch(() => undefined);
         throw error;
       }
-      queued += job.eventIds.length;
+      queued += jobs.reduce((sum, job) => sum + job.eventIds.length, 0);
     }
     return queued;
   }
@@ -85,7 +85,7 @@ export class EventEnqueuer {
    * (completed or failed) without settling them; answers how many. Jobs still to run are left
    * alone: their retries and delays go on.
    */
-  async restoreLostJobs(events: readonly QueuedEvent[]): Promise<number> {
+  async restoreLostJobs(events: readonly QueuedEvent[], origin: JobOrigin = 'sweep'): Promise<number> {
     const jobIds = [...new Set(events.map((event) => event.jobId))];
     if (jobIds.length === 0) return 0;
     const [completed, failed] = [this.queue.toKey('completed'), this.queue.toKey('failed')];
@@ -98,16 +98,18 @@ export class EventEnqueuer {
       return value;
     };
     const lost = new Set(
-      jobIds.filter((_, index) => answer(3 * index) === 0 || answer(3 * index + 1) !== null || answer(3 * index + 2) !== null),
+      jobIds.filter(
+        (jobId, index) =>
+          jobId === PARKED_JOB_ID || answer(3 * index) === 0 || answer(3 * index + 1) !== null || answer(3 * index + 2) !== null,
+      ),
     );
     const stranded = events.filter((event) => lost.has(event.jobId)).map((event) => event.id);
     let restored = 0;
     for (const ids of chunksOf(stranded, MAX_EVENTS_PER_JOB)) {
-      const job = await this.events.moveToJob(ids, [...lost], 'sweep');
-      if (!job) continue;
+      const jobs = await this.events.moveToJob(ids, [...lost], origin);
       // Should this fail, the rows name a job Redis does not have: the next sweep moves them again.
-      await this.addJobs([job]);
-      restored += job.eventIds.length;
+      await this.addJobs(jobs);
+      restored += jobs.reduce((sum, job) => sum + job.eventIds.length, 0);
     }
     return restored;
   }

@@ -16,7 +16,9 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
  * - recovery: `received` rows never reached Redis (it was down, the process died between commit
  *   and enqueue, or an admin requeue could not reach it);
  * - sweep: `queued` rows whose job Redis no longer has (it restarted without its data, failed
- *   over to a replica that was behind, or someone emptied the queue).
+ *   over to a replica that was behind, or someone emptied the queue);
+ * - unpark: `queued` rows parked while their source was paused, once it is resumed (resuming does
+ *   it at once; this catches what a worker parked a moment after).
  * Each row names its job before the job is added, so adding it twice is still one job.
  */
 @Injectable()
@@ -48,6 +50,7 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
   private async pass(): Promise<void> {
     try {
       await this.recover();
+      await this.unpark();
       if (Date.now() - this.lastSweep >= this.sweepIntervalMs) {
         this.lastSweep = Date.now();
         await this.sweep();
@@ -68,6 +71,21 @@ export class OutboxRecoveryService implements OnApplicationBootstrap, OnModuleDe
     }
     if (recovered > 0) this.logger.log(`queued ${recovered} stored event(s) that had not reached Redis`);
     return recovered;
+  }
+
+  /** Queues the parked events of sources that are not paused (of one source only, given `sourceId`); returns how many. */
+  async unpark(sourceId: number | null = null): Promise<number> {
+    let resumed = 0;
+    let after = 0n;
+    for (;;) {
+      const parked = await this.events.findParked(after, BATCH_SIZE, sourceId);
+      if (parked.length === 0) break;
+      resumed += await this.enqueuer.restoreLostJobs(parked, 'resume');
+      after = parked[parked.length - 1].id;
+      if (parked.length < BATCH_SIZE) break;
+    }
+    if (resumed > 0) this.logger.log(`queued ${resumed} event(s) of resumed source(s)`);
+    return resumed;
   }
 
   /** Adds the jobs that Redis lost for rows `queued` longer than QUEUE_SWEEP_AFTER_SECONDS; returns how many. */

@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
-import { SegmentModule } from '@app/segment';
+import { SegmentMappingModule } from '@app/segment';
+import { Destinations } from './destinations';
 import { SegmentForwardingProcessor } from './segment-forwarding.processor';
 import { SegmentForwardingService } from './segment-forwarding.service';
 
 @Module({
-  imports: [SegmentModule],
-  providers: [SegmentForwardingService, SegmentForwardingProcessor],
+  imports: [SegmentMappingModule],
+  providers: [Destinations, SegmentForwardingService, SegmentForwardingProcessor],
   exports: [SegmentForwardingService],
 })
 export class SegmentForwardingModule {}

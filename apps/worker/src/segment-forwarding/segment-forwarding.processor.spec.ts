@@ -20,7 +20,7 @@ const GROUP_DATA: ForwardEventsJobData = { events: `${FIRST_ID}-${FIRST_ID + 2n}
 const MESSAGE_ID = segmentMessageIdOf('19421777835146490:sent:1433333949');
 const OTHER_MESSAGE_ID = segmentMessageIdOf('19421777396190490:open:1433103519');
 const LOCK_TOKEN = 'lock-token';
-const OUTCOME: JobOutcome = { forwarded: 2, duplicate: 1, skipped: 0 };
+const OUTCOME: JobOutcome = { forwarded: 2, duplicate: 1, skipped: 0, parked: 0 };
 
 /** The service as the processor sees it: answers each forward with the next scripted outcome or error. */
 class ScriptedForwarding implements Pick<SegmentForwardingService, 'forward'> {

@@ -8,6 +8,7 @@ import { ForwardEventsJob, ForwardEventsJobData, MAILJET_EVENTS_QUEUE, segmentBa
 import { SegmentDeliveryError } from '@app/segment';
 import {
   DeliveredButNotRecordedError,
+  DestinationWaitError,
   EventsNotFoundError,
   JobOutcome,
   SegmentForwardingService,
@@ -62,6 +63,11 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
     try {
       outcome = await this.forwarding.forward(jobId, events, { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 });
     } catch (error) {
+      if (error instanceof DestinationWaitError) {
+        this.logger.debug(`job ${jobId}: ${error.message}; back at ${new Date(error.retryAt).toISOString()}`);
+        await job.moveToDelayed(error.retryAt, token);
+        throw new DelayedError();
+      }
       if (error instanceof EventsNotFoundError) {
         if (Date.now() - job.timestamp > ROLLED_BACK_AFTER_MS) {
           throw new UnrecoverableError(`${error.message}: their callback was not committed (the api answered it with an error)`);

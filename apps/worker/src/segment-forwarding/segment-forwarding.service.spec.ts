@@ -5,7 +5,10 @@ import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepositor
 import { MailjetEventType, parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { ForwardEventsJob } from '@app/queue';
 import { DeliveryResult, SegmentClient, SegmentDeliveryError, SegmentTrackCall, segmentMessageIdOf, TrackCallFactory } from '@app/segment';
+import { KnownSource } from '@app/sources';
 import { MAILJET_SAMPLES } from '../../../../test/fixtures/mailjet-samples';
+import { DestinationGate } from './destination-gate';
+import { Destination, Destinations } from './destinations';
 import {
   Attempt,
   DeliveredButNotRecordedError,
@@ -33,7 +36,10 @@ function stored(type: MailjetEventType, id: bigint, fields: Partial<EventForForw
     eventTime: record.time,
     dedupeKey: record.dedupeKey,
     attempts: 0,
+    sourceId: 1,
     inThisJob: true,
+    parked: false,
+    sourceDeleted: false,
     dedupeOwner: id,
     storedUserId: null,
     ...fields,
@@ -93,6 +99,18 @@ class ScriptedSegment implements Pick<SegmentClient, 'deliver'> {
   }
 }
 
+/** Every source's events go to the scripted Segment, through an open gate. */
+class OneDestination implements Pick<Destinations, 'of'> {
+  private readonly gate = new DestinationGate(50, 1000);
+
+  constructor(private readonly segment: ScriptedSegment) {}
+
+  async of(sourceId: number): Promise<Destination> {
+    const source = { id: sourceId, slug: 'default', deleted: false } as KnownSource;
+    return { source, client: this.segment, gate: this.gate };
+  }
+}
+
 const jobOf = (eventIds: bigint[], delivered: Array<[bigint, string]> = []): ForwardEventsJob => ({
   eventIds,
   delivered: new Map(delivered),
@@ -116,15 +134,15 @@ describe('SegmentForwardingService', () => {
       providers: [
         SegmentForwardingService,
         ForwardingEventRepository,
-        SegmentClient,
+        Destinations,
         TrackCallFactory,
         { provide: AppConfig, useValue: configFromEnvironment([], { USER_ID_PAYLOAD_KEY: 'userId' }) },
       ],
     })
       .overrideProvider(ForwardingEventRepository)
       .useValue(events)
-      .overrideProvider(SegmentClient)
-      .useValue(segment)
+      .overrideProvider(Destinations)
+      .useValue(new OneDestination(segment))
       .compile();
     service = moduleRef.get(SegmentForwardingService);
   });
@@ -137,7 +155,7 @@ describe('SegmentForwardingService', () => {
     const unsub = stored('unsub', FIRST_ID + 4n);
     const ids = events.add(sent, open, movedToAnotherJob, alreadyForwarded, unsub);
 
-    await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 2, duplicate: 1, skipped: 2 });
+    await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 2, duplicate: 1, skipped: 2, parked: 0 });
 
     expect(events.claims).toEqual([{ jobId: JOB_ID, ids }]);
     // One deliver for the job, carrying the mapped calls of the events to forward, and only those.
@@ -167,7 +185,7 @@ describe('SegmentForwardingService', () => {
       const open = stored('open', FIRST_ID + 1n);
       const ids = events.add(other, open);
 
-      await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 1, duplicate: 0, skipped: 1 });
+      await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 1, duplicate: 0, skipped: 1, parked: 0 });
 
       expect(segment.sent).toEqual([messageIdOf(open)]);
       expect(events.outcomes).toEqual([forwarded(open)]);
@@ -178,7 +196,7 @@ describe('SegmentForwardingService', () => {
     const moved = { inThisJob: false, dedupeOwner: null };
     const ids = events.add(stored('sent', FIRST_ID, moved), stored('open', FIRST_ID + 1n, moved));
 
-    await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 0, duplicate: 0, skipped: 2 });
+    await expect(service.forward(JOB_ID, jobOf(ids), firstOfTen)).resolves.toEqual({ forwarded: 0, duplicate: 0, skipped: 2, parked: 0 });
 
     expect(segment.sent).toEqual([]);
     expect(events.outcomes).toEqual([]);
@@ -253,7 +271,7 @@ describe('SegmentForwardingService', () => {
     await expect(service.forward(JOB_ID, jobOf(ids), { number: 1, max: 10 })).rejects.toBeInstanceOf(RetryableEventsError);
     segment.refusals.clear();
 
-    await expect(service.forward(JOB_ID, jobOf(ids), { number: 2, max: 10 })).resolves.toEqual({ forwarded: 1, duplicate: 0, skipped: 1 });
+    await expect(service.forward(JOB_ID, jobOf(ids), { number: 2, max: 10 })).resolves.toEqual({ forwarded: 1, duplicate: 0, skipped: 1, parked: 0 });
 
     expect(segment.delivers.map((calls) => calls.map((call) => call.messageId))).toEqual([
       [messageIdOf(sent), messageIdOf(open)],
@@ -295,7 +313,7 @@ describe('SegmentForwardingService', () => {
     const ids = events.add(sent, open, recordedMeanwhile);
     const job = jobOf(ids, [[sent.id, messageIdOf(sent)], [recordedMeanwhile.id, messageIdOf(recordedMeanwhile)]]);
 
-    await expect(service.forward(JOB_ID, job, { number: 2, max: 10 })).resolves.toEqual({ forwarded: 2, duplicate: 0, skipped: 1 });
+    await expect(service.forward(JOB_ID, job, { number: 2, max: 10 })).resolves.toEqual({ forwarded: 2, duplicate: 0, skipped: 1, parked: 0 });
 
     expect(segment.sent).toEqual([messageIdOf(open)]);
     expect(events.outcomes).toEqual([forwarded(sent), forwarded(open)]);

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepository } from '@app/database';
 import { UnrecoverableError } from 'bullmq';
 import { ForwardEventsJob } from '@app/queue';
-import { SegmentClient, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
+import { DeliveryResult, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
+import { Admission, DestinationVerdict } from './destination-gate';
+import { Destination, Destinations, UnknownSourceError } from './destinations';
 
 /** How many of a job's events ended how, in this run. */
 export interface JobOutcome {
@@ -10,6 +12,8 @@ export interface JobOutcome {
   duplicate: number;
   /** Ended in an earlier run, or moved to another job (a requeue): not this job's to forward. */
   skipped: number;
+  /** Their source is paused: they wait, `queued`, until it is resumed. */
+  parked: number;
 }
 
 export interface Attempt {
@@ -51,12 +55,44 @@ export class RetryableEventsError extends SegmentDeliveryError {
   }
 }
 
+/**
+ * The job's destination is failing, or busy with other jobs: the job waits until `retryAt`
+ * without spending an attempt (the gate's probes spend them).
+ */
+export class DestinationWaitError extends Error {
+  constructor(
+    readonly retryAt: number,
+    reason: string,
+  ) {
+    super(`not sent: ${reason}`);
+  }
+}
+
+type Outgoing = { event: EventForForwarding; call: SegmentTrackCall };
+
+/** A job's way through one destination's gate: left once, with what the delivery said. */
+class Passage {
+  private left = false;
+
+  constructor(
+    readonly destination: Destination,
+    readonly admission: Admission,
+  ) {}
+
+  leave(verdict: DestinationVerdict, retryAfterMs?: number): void {
+    // A deleted source's events are failed without a delivery: its gate is not entered.
+    if (this.left || !this.admission.admitted || this.destination.source.deleted) return;
+    this.left = true;
+    this.destination.gate.leave(this.admission, verdict, retryAfterMs);
+  }
+}
+
 @Injectable()
 export class SegmentForwardingService {
   constructor(
     private readonly events: ForwardingEventRepository,
     private readonly trackCalls: TrackCallFactory,
-    private readonly segment: SegmentClient,
+    private readonly destinations: Destinations,
   ) {}
 
   /**
@@ -68,12 +104,34 @@ export class SegmentForwardingService {
    * `failed`, and the job fails too).
    */
   async forward(jobId: string, job: ForwardEventsJob, attempt: Attempt): Promise<JobOutcome> {
-    const events = await this.events.claim(jobId, job.eventIds);
+    // A job of one source (every job since sources) asks its destination's gate before anything.
+    const passages = new Map<number, Passage>();
+    if (job.sourceId !== undefined) {
+      const passage = await this.enter(job.sourceId);
+      if (!passage.admission.admitted) throw new DestinationWaitError(passage.admission.retryAt, passage.admission.reason);
+      passages.set(job.sourceId, passage);
+    }
+    try {
+      return await this.forwardAdmitted(jobId, job, attempt, passages);
+    } finally {
+      // A gate not used by a delivery (an error before it, nothing to send) learns nothing.
+      for (const passage of passages.values()) passage.leave('none');
+    }
+  }
+
+  private async enter(sourceId: number): Promise<Passage> {
+    const destination = await this.destinations.of(sourceId);
+    return new Passage(destination, destination.source.deleted ? { admitted: true, probe: false } : destination.gate.enter());
+  }
+
+  private async forwardAdmitted(jobId: string, job: ForwardEventsJob, attempt: Attempt, passages: Map<number, Passage>): Promise<JobOutcome> {
+    const events = await this.events.claim(jobId, job.eventIds, [...job.delivered.keys()]);
     if (events.length === 0) throw new EventsNotFoundError(jobId);
     const lastAttempt = attempt.number >= attempt.max;
     const outcomes: EventOutcome[] = [];
-    const toSend: Array<{ event: EventForForwarding; call: SegmentTrackCall }> = [];
+    const toSend: Outgoing[] = [];
     let skipped = 0;
+    let parked = 0;
 
     for (const event of events) {
       const delivered = job.delivered.get(event.id);
@@ -82,6 +140,10 @@ export class SegmentForwardingService {
         outcomes.push({ id: event.id, status: EventStatus.forwarded, segmentMessageId: delivered });
       } else if (!event.inThisJob || event.status !== EventStatus.queued) {
         skipped++;
+      } else if (event.parked) {
+        parked++;
+      } else if (event.sourceDeleted) {
+        outcomes.push({ id: event.id, status: EventStatus.failed, reason: `its source (${event.sourceId}) was deleted before it was forwarded` });
       } else if (event.dedupeOwner === null) {
         outcomes.push({ id: event.id, status: EventStatus.failed, reason: `event ${event.id} has no dedupe key` });
       } else if (event.dedupeOwner !== event.id) {
@@ -93,12 +155,11 @@ export class SegmentForwardingService {
       }
     }
 
-    const results = await this.segment.deliver(toSend.map(({ call }) => call));
+    const { sent, waitUntil } = await this.deliverPerSource(toSend, passages);
     const deliveredNow = new Map<bigint, string>();
     let retryable: SegmentDeliveryError | undefined;
     let retryableCount = 0;
-    toSend.forEach(({ event, call }, index) => {
-      const result = results[index];
+    sent.forEach(({ event, call, result }) => {
       if (result.accepted) {
         deliveredNow.set(event.id, call.messageId);
         outcomes.push({ id: event.id, status: EventStatus.forwarded, segmentMessageId: call.messageId });
@@ -121,11 +182,54 @@ export class SegmentForwardingService {
       throw error;
     }
     if (retryable) throw new RetryableEventsError(retryableCount, retryable);
+    if (waitUntil) throw new DestinationWaitError(waitUntil.retryAt, waitUntil.reason);
     const failed = outcomes.filter((outcome) => outcome.status === EventStatus.failed);
     // The job fails too, so that the queue dashboard shows it; the others of its events are recorded.
     if (failed.length > 0) throw new UnrecoverableError(`${failed.length} of ${events.length} event(s) failed: ${(failed[0] as { reason: string }).reason}`);
     const count = (status: EventStatus) => outcomes.filter((outcome) => outcome.status === status).length;
-    return { forwarded: count(EventStatus.forwarded), duplicate: count(EventStatus.duplicate), skipped };
+    return { forwarded: count(EventStatus.forwarded), duplicate: count(EventStatus.duplicate), skipped, parked };
+  }
+
+  /**
+   * Sends each source's calls to its own destination, all at once. A source not admitted by its
+   * gate (a job queued before sources, which mixes them) sends nothing now: `waitUntil` says when
+   * to come back. A source not known (yet) is a failed attempt for its events.
+   */
+  private async deliverPerSource(
+    toSend: readonly Outgoing[],
+    passages: Map<number, Passage>,
+  ): Promise<{ sent: Array<Outgoing & { result: DeliveryResult }>; waitUntil?: { retryAt: number; reason: string } }> {
+    const bySource = new Map<number, Outgoing[]>();
+    for (const outgoing of toSend) {
+      const group = bySource.get(outgoing.event.sourceId) ?? [];
+      group.push(outgoing);
+      bySource.set(outgoing.event.sourceId, group);
+    }
+    let waitUntil: { retryAt: number; reason: string } | undefined;
+    const sent = await Promise.all(
+      [...bySource].map(async ([sourceId, group]) => {
+        let passage = passages.get(sourceId);
+        if (!passage) {
+          try {
+            passage = await this.enter(sourceId);
+          } catch (error) {
+            if (!(error instanceof UnknownSourceError)) throw error;
+            const refusal: DeliveryResult = { accepted: false, error: new SegmentDeliveryError(error.message, true) };
+            return group.map((outgoing) => ({ ...outgoing, result: refusal }));
+          }
+          passages.set(sourceId, passage);
+        }
+        const { admission } = passage;
+        if (!admission.admitted) {
+          if (!waitUntil || admission.retryAt > waitUntil.retryAt) waitUntil = { retryAt: admission.retryAt, reason: admission.reason };
+          return [];
+        }
+        const results = await passage.destination.client.deliver(group.map(({ call }) => call));
+        passage.leave(verdictOf(results), retryAfterOf(results));
+        return group.map((outgoing, index) => ({ ...outgoing, result: results[index] }));
+      }),
+    );
+    return { sent: sent.flat(), waitUntil };
   }
 
   /** An event that cannot be mapped never will be: it fails at once, with the reason on its row. */
@@ -137,4 +241,15 @@ export class SegmentForwardingService {
       throw error;
     }
   }
+}
+
+/** A destination that answered anything (even a refusal) is up; one that only failed to answer, or answered 5xx, is failing. */
+function verdictOf(results: readonly DeliveryResult[]): DestinationVerdict {
+  if (results.length === 0) return 'none';
+  return results.some((result) => result.accepted || !result.error.retryable) ? 'answered' : 'failed';
+}
+
+function retryAfterOf(results: readonly DeliveryResult[]): number | undefined {
+  const waits = results.flatMap((result) => (!result.accepted && result.error.retryAfterMs ? [result.error.retryAfterMs] : []));
+  return waits.length > 0 ? Math.max(...waits) : undefined;
 }

@@ -1,0 +1,116 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { SegmentClient } from '@app/segment';
+import { KnownSource, SourceDirectory } from '@app/sources';
+import { DestinationGate } from './destination-gate';
+
+const FLUSH_TIMEOUT_MS = 10_000;
+
+/** A source the worker was asked to forward for, but that is not in the sources table. */
+export class UnknownSourceError extends Error {
+  constructor(readonly sourceId: number) {
+    super(`source ${sourceId} is not in the sources table (yet)`);
+  }
+}
+
+/** Where one source's events go: its client, with its own batching and retry state, and its gate. */
+export interface Destination {
+  source: KnownSource;
+  client: Pick<SegmentClient, 'deliver'>;
+  gate: DestinationGate;
+}
+
+interface Entry {
+  /** Host and write key the client was made with. */
+  key: string;
+  client: SegmentClient;
+  gate: DestinationGate;
+}
+
+/**
+ * One Segment client per source, made on first use and closed (after sending what it holds) when
+ * the source's destination changes or the source is deleted. Each has its own SDK batches and its
+ * own gate, so that a destination that fails or is slow holds back only its own events.
+ */
+@Injectable()
+export class Destinations implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(Destinations.name);
+  private readonly entries = new Map<number, Entry>();
+  private readonly closing = new Set<Promise<void>>();
+  private lastReloadForUnknown = 0;
+
+  constructor(
+    private readonly sources: SourceDirectory,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.sources.onChange((sources) => {
+      const active = [...sources.values()].filter((source) => !source.deleted).length;
+      for (const entry of this.entries.values()) entry.gate.shareWith(active);
+      for (const [id, entry] of this.entries) {
+        const source = sources.get(id);
+        if (!source || source.deleted || keyOf(source) !== entry.key) this.retire(id, entry);
+      }
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const [id, entry] of this.entries) this.retire(id, entry);
+    await Promise.all(this.closing);
+  }
+
+  /** The destination of `sourceId`; reads the sources again once for one it does not know (created a moment ago). */
+  async of(sourceId: number): Promise<Destination> {
+    let source = this.sources.byId(sourceId);
+    if (!source && Date.now() - this.lastReloadForUnknown > 1000) {
+      this.lastReloadForUnknown = Date.now();
+      await this.sources.reload();
+      source = this.sources.byId(sourceId);
+    }
+    if (!source) throw new UnknownSourceError(sourceId);
+    let entry = this.entries.get(sourceId);
+    if (entry && entry.key !== keyOf(source)) {
+      this.retire(sourceId, entry);
+      entry = undefined;
+    }
+    if (!entry && !source.deleted) {
+      const { host, writeKey } = source.destination;
+      if (writeKey === undefined) throw new Error(`source ${source.slug} has no write key`);
+      const concurrency = this.config.workerConcurrency;
+      entry = {
+        key: keyOf(source),
+        client: new SegmentClient({ writeKey, host, maxBatchSize: Math.min(concurrency, 100) }),
+        gate: new DestinationGate(concurrency, this.config.retryPolicy.backoffMs),
+      };
+      entry.gate.shareWith(this.sources.all().filter((known) => !known.deleted).length);
+      this.entries.set(sourceId, entry);
+    }
+    return { source, client: entry?.client ?? NO_CLIENT, gate: entry?.gate ?? OPEN_GATE };
+  }
+
+  /** The gate of a source whose client exists; undefined before its first job. */
+  gateOf(sourceId: number): DestinationGate | undefined {
+    return this.entries.get(sourceId)?.gate;
+  }
+
+  private retire(sourceId: number, entry: Entry): void {
+    this.entries.delete(sourceId);
+    const closing = entry.client
+      .close(FLUSH_TIMEOUT_MS)
+      .catch((error: Error) => this.logger.warn(`the client of source ${sourceId} did not close cleanly: ${error.message}`))
+      .finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
+  }
+}
+
+/** The write key is compared by itself, never logged or kept anywhere else. */
+function keyOf(source: KnownSource): string {
+  return `${source.destination.host}\n${source.destination.writeKey ?? ''}`;
+}
+
+/** A deleted source has no client: nothing is sent for it. */
+const NO_CLIENT: Pick<SegmentClient, 'deliver'> = {
+  deliver: () => Promise.reject(new Error('a deleted source has no destination')),
+};
+const OPEN_GATE = new DestinationGate(Number.MAX_SAFE_INTEGER, 1000);
