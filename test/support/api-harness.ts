@@ -30,13 +30,18 @@ export class ApiHarness {
     return new ApiHarness(app, config, queue);
   }
 
+  /** A callback to the default source's URL, or to `url` (a source's own, `/webhooks/mailjet/<slug>`). */
   postWebhook(
     body: string,
-    { authorization = basicAuth(), contentType = 'application/json' }: { authorization?: string | null; contentType?: string } = {},
+    {
+      authorization = basicAuth(),
+      contentType = 'application/json',
+      url = '/webhooks/mailjet',
+    }: { authorization?: string | null; contentType?: string; url?: string } = {},
   ): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = { 'content-type': contentType };
     if (authorization !== null) headers.authorization = authorization;
-    return this.inject({ method: 'POST', url: '/webhooks/mailjet', headers, payload: body });
+    return this.inject({ method: 'POST', url, headers, payload: body });
   }
 
   get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
@@ -45,7 +50,7 @@ export class ApiHarness {
 
   /** A call to the admin API with the configured token, unless `headers` replaces it. */
   admin(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     body?: object,
     headers: Record<string, string> = { authorization: `Bearer ${this.config.adminToken}` },

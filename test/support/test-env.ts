@@ -11,6 +11,8 @@ export const WEBHOOK_USER = 'mailjet';
 export const WEBHOOK_PASSWORD = 'p@ss:wörd-of-the-test-suite';
 export const ADMIN_TOKEN = 'test-admin-token';
 export const SEGMENT_WRITE_KEY = 'test-write-key';
+/** Encrypts the secrets of the sources tests create (a fixed key: never a real one). */
+export const SECRETS_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 
 /** A configuration for one test file: its own BullMQ prefix, so that files never share jobs. */
 export function testConfig(overrides: Record<string, string> = {}): AppConfig {
@@ -21,6 +23,7 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
     ADMIN_TOKEN,
     SEGMENT_WRITE_KEY,
+    SECRETS_KEY,
     QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
     LOG_LEVEL: 'error',
     ...overrides,

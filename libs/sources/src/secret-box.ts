@@ -17,8 +17,8 @@ export class SecretsKeyMissingError extends Error {
 
 /**
  * AES-256-GCM with SECRETS_KEY. A sealed secret reads `v1.<iv>.<tag>.<ciphertext>` (base64url);
- * `purpose` (the column it is stored in) is authenticated with it, so that a ciphertext copied to
- * another column does not open.
+ * `purpose` (what kind of secret it is: a write key, a webhook password) is authenticated with it,
+ * so that a ciphertext copied to a column of another kind does not open.
  */
 export class SecretBox {
   constructor(private readonly key: Buffer | undefined) {

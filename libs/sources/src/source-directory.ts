@@ -165,7 +165,8 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
     const passwords: KnownSource['webhook']['passwords'] = [];
     const current = open(row.webhookPassword, 'webhook_password');
     if (current !== undefined) passwords.push({ password: current, validUntil: null });
-    const previous = open(row.previousWebhookPassword, 'previous_webhook_password');
+    // Sealed as a webhook password: a rotation moves the ciphertext from one column to the other.
+    const previous = open(row.previousWebhookPassword, 'webhook_password');
     if (previous !== undefined && row.previousPasswordExpiresAt) {
       passwords.push({ password: previous, validUntil: row.previousPasswordExpiresAt.getTime() });
     }

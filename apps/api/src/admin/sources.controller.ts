@@ -46,6 +46,7 @@ export class SourcesController {
   }
 
   @Post(':slug/webhook-password')
+  @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'A new webhook password, shown once; the previous one works for WEBHOOK_PASSWORD_GRACE_HOURS more' })
   rotate(@Param() { slug }: SlugParams, @Req() request: FastifyRequest) {
     return this.sources.rotateWebhookPassword(slug, originOf(request));
