@@ -64,12 +64,16 @@ export class TestDatabase {
    * Waits until no stored event is still `received` or `queued` (and, given `count`, exactly
    * that many are stored); returns them oldest first.
    */
-  settled(count?: number): Promise<StoredEvent[]> {
-    return waitFor(`${count ?? 'every'} stored event(s) to settle`, async () => {
-      const events = await this.events();
-      const pending = events.some((event) => event.status === 'received' || event.status === 'queued');
-      return !pending && (count === undefined || events.length === count) ? events : undefined;
-    });
+  settled(count?: number, timeoutMs?: number): Promise<StoredEvent[]> {
+    return waitFor(
+      `${count ?? 'every'} stored event(s) to settle`,
+      async () => {
+        const events = await this.events();
+        const pending = events.some((event) => event.status === 'received' || event.status === 'queued');
+        return !pending && (count === undefined || events.length === count) ? events : undefined;
+      },
+      { timeoutMs },
+    );
   }
 
   async count(where = 'true', params: unknown[] = []): Promise<number> {
