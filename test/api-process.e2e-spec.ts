@@ -5,7 +5,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from './faults/product-process';
 import { RawHttpConnection, requestHead } from './support/raw-http';
-import { ADMIN_TOKEN, basicAuth, TEST_DATABASE_URL, TEST_REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
+import { Pool } from 'pg';
+import { SecretBox } from '@app/sources';
+import { ADMIN_TOKEN, basicAuth, SECRETS_KEY, TEST_DATABASE_URL, TEST_REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 // The built output (`npm test` builds it first; alone: `npx nest build api`), started as production starts it.
@@ -18,6 +20,8 @@ const environment = (overrides: Record<string, string> = {}): Record<string, str
   MAILJET_WEBHOOK_USER: WEBHOOK_USER,
   MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
   ADMIN_TOKEN,
+  // Sources that other test files left in the database hold secrets sealed with it.
+  SECRETS_KEY,
   QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
   HOST: '127.0.0.1',
   ...overrides,
@@ -98,6 +102,41 @@ describe('the built api, as a process', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'fatal', message: expect.stringContaining(`${name} must be at least 16 characters`) });
     expect(lines[0]).not.toContain(value);
+  });
+
+  describe('with a source whose secrets are stored encrypted', () => {
+    const db = new Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const slug = `keycheck${randomBytes(4).toString('hex')}`;
+    beforeAll(async () => {
+      const box = new SecretBox(Buffer.from(SECRETS_KEY, 'hex'));
+      await db.query(
+        `insert into sources (slug, name, destination_preset, destination_host, destination_write_key, webhook_user, webhook_password)
+         values ($1, 'key check', 'segment-us', 'https://api.segment.io', $2, 'mailjet', $3)`,
+        [slug, box.seal('a-write-key', 'destination_write_key'), box.seal('a-webhook-password', 'webhook_password')],
+      );
+    });
+    afterAll(async () => {
+      await db.query('delete from sources where slug = $1', [slug]);
+      await db.end();
+    });
+
+    it.each([
+      // Another test file's sources may come first: any source's secrets stop it.
+      ['without SECRETS_KEY', undefined, /^SECRETS_KEY is required: source "[a-z0-9]+" holds secrets encrypted with it/],
+      ['with another SECRETS_KEY', 'ff'.repeat(32), /^SECRETS_KEY does not open the \w+ of source "[a-z0-9]+": it is not the key/],
+    ])('refuses to start %s, in one line naming the variable', (_, secretsKey, message) => {
+      const { SECRETS_KEY: _ignored, ...env } = { ...process.env, ...environment({ PORT: '0' }) };
+      const result = spawnSync(process.execPath, [API_ENTRY], {
+        env: secretsKey === undefined ? env : { ...env, SECRETS_KEY: secretsKey },
+        encoding: 'utf8',
+        timeout: 20000,
+      });
+      expect(result.status).toBe(1);
+      const fatal = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.includes('"fatal"'));
+      expect(fatal).toHaveLength(1);
+      expect(JSON.parse(fatal[0]).message).toMatch(message);
+      expect(`${result.stdout}${result.stderr}`).not.toContain('a-write-key');
+    });
   });
 
   it('writes nothing but JSON lines while Redis is down and a client aborts an upload; the abort at debug only', async () => {
