@@ -73,6 +73,8 @@ describe('sources: several Mailjet accounts, each to its own destination (api + 
     expect((await post(a, same)).statusCode).toBe(200); // the same event to the same source: a duplicate
 
     const events = await db.settled(5);
+    // The source's URL takes the body as text too: MessageIDs beyond 2^53 keep every digit.
+    expect(events.map((e) => e.message_id)).toContain((19421777396190490n + BigInt(messageNumber)).toString());
     expect(events.map((e) => e.status).sort()).toEqual(['duplicate', 'forwarded', 'forwarded', 'forwarded', 'forwarded']);
     await waitFor('both sinks to have their events', () => sinkA.accepted.length === 2 && sinkB.accepted.length === 2);
     expect(emailsOf(sinkA)).toEqual(['only-a@example.com', 'same-event@example.com']);
@@ -233,6 +235,9 @@ describe('sources: several Mailjet accounts, each to its own destination (api + 
     expect((await post(source, body)).json()).toEqual({ received: 150, accepted: 150, invalid: 0 });
     await waitFor('every event to be parked', async () => (await db.events()).every((e) => e.job_id === 'paused' && e.status === 'queued'));
     expect(sink.requests).toBe(0);
+    const requeue = await pipeline.api.admin('POST', `/admin/events/${(await db.events())[0].id}/requeue`);
+    expect(requeue.statusCode).toBe(409);
+    expect(requeue.json().message).toContain(`waits for its source (${source.slug}) to be resumed`);
 
     const resumed = await pipeline.api.admin('PATCH', `/admin/sources/${source.slug}`, { paused: false });
     expect(resumed.json().paused).toBe(false);

@@ -1,6 +1,6 @@
 import { ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { AdminEventRepository, EventDetail, EventFilter, EventStatus, EventSummary, IdentityRepository } from '@app/database';
-import { isRedisUnavailable } from '@app/queue';
+import { isRedisUnavailable, PARKED_JOB_ID } from '@app/queue';
 import { TrackCallFactory, UnmappableEventError } from '@app/segment';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { ListEventsQuery, RequeueBody } from './admin.dto';
@@ -131,6 +131,11 @@ export class EventAdminService {
     }
     if (event.status === 'forwarded' && !force) {
       throw new ConflictException(`event ${id} was already forwarded; add ?force=true to send it again`);
+    }
+    if (event.status === 'queued' && event.jobId === PARKED_JOB_ID) {
+      throw new ConflictException(
+        `event ${id} waits for its source (${this.sources.slugOf(event.sourceId)}) to be resumed: PATCH /admin/sources/<slug> {"paused": false}`,
+      );
     }
     if (event.status === 'queued') {
       // Its job may be running or waiting out a retry: moving the event to another job then would
