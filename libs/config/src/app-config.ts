@@ -115,6 +115,17 @@ export class AppConfig {
     return this.environment.PUBLIC_URL?.replace(/\/+$/, '');
   }
 
+  /** The Mailjet REST API: its base URL, and the default source's keys where they are set. */
+  get mailjetApi(): { url: string; defaultKeys: { apiKey: string; apiSecret: string } | undefined; callbackCheckMs: number; backfillToleranceSeconds: number } {
+    const { MAILJET_API_KEY: apiKey, MAILJET_API_SECRET: apiSecret } = this.environment;
+    return {
+      url: this.environment.MAILJET_API_URL.replace(/\/+$/, ''),
+      defaultKeys: apiKey && apiSecret ? { apiKey, apiSecret } : undefined,
+      callbackCheckMs: this.environment.MAILJET_CALLBACK_CHECK_MINUTES * 60_000,
+      backfillToleranceSeconds: this.environment.BACKFILL_TIME_TOLERANCE_SECONDS,
+    };
+  }
+
   /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */
   createLogger(): ConsoleLogger {
     return createJsonLogger(this.logLevels);

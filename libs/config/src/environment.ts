@@ -128,6 +128,34 @@ export class Environment {
   @Matches(/^https?:\/\/[^/@\s]+(\/[^\s]*)?$/, { message: 'PUBLIC_URL must be an http(s):// URL without credentials, e.g. https://bridge.example.com' })
   PUBLIC_URL?: string;
 
+  /** The default source's Mailjet REST API keys (SPEC section 9). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  MAILJET_API_KEY?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  MAILJET_API_SECRET?: string;
+
+  @Matches(/^https?:\/\/[^@\s]+$/, { message: 'MAILJET_API_URL must be an http(s):// URL without credentials' })
+  MAILJET_API_URL = 'https://api.mailjet.com';
+
+  /** How often the api reads each source's Mailjet callbacks to find suspended (dead) ones. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 60)
+  MAILJET_CALLBACK_CHECK_MINUTES = 10;
+
+  /** A backfilled event within this many seconds of a stored one (same source, message, type, URL) is that event. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  BACKFILL_TIME_TOLERANCE_SECONDS = 2;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AdminEventRepository } from './admin-event.repository';
+import { BackfillRepository } from './backfill.repository';
 import { EventStatsRepository } from './event-stats.repository';
 import { ForwardingEventRepository } from './forwarding-event.repository';
 import { IdentityRepository } from './identity.repository';
@@ -15,6 +16,7 @@ const PROVIDERS = [
   AdminEventRepository,
   IdentityRepository,
   EventStatsRepository,
+  BackfillRepository,
 ];
 
 @Global()

@@ -1,4 +1,5 @@
 export * from './admin-event.repository';
+export * from './backfill.repository';
 export * from './database-errors';
 export * from './database.module';
 export * from './event-stats.repository';

@@ -8,6 +8,8 @@ import type { Transaction } from './transaction-runner';
 /** An event of a callback to store: what the body said, and the source whose URL received it. */
 export interface IngestRecord extends MailjetEventRecord {
   sourceId: number;
+  /** How it reached us; a webhook's unless said. */
+  origin?: 'webhook' | 'backfill';
 }
 
 /** One stored event of a callback, in the order of the callback's body. */
@@ -43,14 +45,14 @@ export interface QueuedEvent {
 const INSERT_EVENTS = `
   with job as (select nextval('mailjet_job_seq') as number)
   insert into mailjet_events
-    (payload, source_id, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at, job_id)
-  select p.payload, e.source_id, e.event_type, to_timestamp(e.event_time), e.email, e.message_id, e.message_guid, e.dedupe_key,
+    (payload, source_id, origin, event_type, event_time, email, message_id, message_guid, dedupe_key, status, last_error, queued_at, job_id)
+  select p.payload, e.source_id, e.origin, e.event_type, to_timestamp(e.event_time), e.email, e.message_id, e.message_guid, e.dedupe_key,
          case when e.last_error is null then 'queued' else 'invalid' end::event_status, e.last_error,
          case when e.last_error is null then now() end,
          case when e.last_error is null then 'ingest-' || job.number || '-' || e.part end
   from job cross join json_array_elements($1::json) with ordinality as p(payload, ord)
-  join unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[])
-    with ordinality as e(event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, part, source_id, ord) using (ord)
+  join unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::event_origin[])
+    with ordinality as e(event_type, event_time, email, message_id, message_guid, dedupe_key, last_error, part, source_id, origin, ord) using (ord)
   order by ord
   returning id, source_id, job_id`;
 
@@ -155,6 +157,7 @@ export class IngestEventRepository {
       records.map((r) => (r.invalidReason === null ? null : boundedText(r.invalidReason))),
       parts,
       records.map((r) => r.sourceId),
+      records.map((r) => r.origin ?? 'webhook'),
     ]);
     // Ids come from the sequence in insertion order, which follows the ordinality.
     return rows
