@@ -1,2 +1,3 @@
 export * from './bounded-text';
 export * from './with-timeout';
+export * from './fetch-failure';

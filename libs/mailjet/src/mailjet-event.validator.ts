@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { jsonNestingDepth, MAX_NESTING_DEPTH } from './mailjet-body.parser';
+import { jsonNestingDepth } from './exact-json.parser';
+import { MAX_NESTING_DEPTH } from './mailjet-body.parser';
 import {
   isMailjetEventType,
   MailjetEventPayload,

@@ -1,3 +1,4 @@
+import { errorMessageOf, fetchFailureReason, isFetchTimeout, maskedLine, retryAfterMsOf } from '@app/common';
 import { Analytics, HTTPClient, HTTPClientRequest, HTTPResponse } from '@segment/analytics-node';
 import { SegmentTrackCall } from './segment-track.types';
 
@@ -44,14 +45,6 @@ function isRetryableStatus(status: number): boolean {
   return true; // 1xx or 3xx (a redirect fetch did not follow): not an answer about the event
 }
 
-/** Retry-After as delay-seconds or as an HTTP-date (RFC 9110); anything else is ignored. */
-function retryAfterMsOf(header: string | null): number | undefined {
-  if (!header) return undefined;
-  if (/^\s*\d+(\.\d+)?\s*$/.test(header)) return Number(header) * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(date - Date.now(), 0);
-}
-
 /** How many events a /v1/batch body carries; read on refusals only. */
 function eventsIn(body: string): number | undefined {
   try {
@@ -64,23 +57,7 @@ function eventsIn(body: string): number | undefined {
 
 /** One line of at most MAX_REASON_DETAIL_CHARS characters, with the write key masked. */
 function readable(text: string, writeKey: string): string {
-  const line = text
-    .split(writeKey)
-    .join('***')
-    .replace(/[\s\u0000-\u001f\u007f]+/g, ' ')
-    .trim();
-  return line.length > MAX_REASON_DETAIL_CHARS ? `${line.slice(0, MAX_REASON_DETAIL_CHARS)}...` : line;
-}
-
-// Errors from fetch (undici) are read by shape: under Jest they come from another realm, where
-// `instanceof Error` is false.
-function nameOf(error: unknown): unknown {
-  return typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
-}
-
-function messageOf(error: unknown): string {
-  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
-  return typeof message === 'string' ? message : String(error);
+  return maskedLine(text, [writeKey], MAX_REASON_DETAIL_CHARS);
 }
 
 /** The first MAX_BODY_BYTES_READ bytes of a body, or what arrived of them: the status already said what matters. */
@@ -149,12 +126,10 @@ class SegmentHttpClient implements HTTPClient {
   }
 
   private unreachable(error: unknown): SegmentDeliveryError {
-    if (nameOf(error) === 'TimeoutError') {
+    if (isFetchTimeout(error)) {
       return new SegmentDeliveryError(`Segment unreachable: no answer within ${this.requestTimeoutMs} ms`, true);
     }
-    // fetch says "fetch failed"; what happened (ECONNREFUSED, ENOTFOUND, a reset) is its cause.
-    const cause = (error as { cause?: unknown } | undefined)?.cause;
-    return new SegmentDeliveryError(`Segment unreachable: ${readable(messageOf(cause ?? error), this.writeKey)}`, true);
+    return new SegmentDeliveryError(`Segment unreachable: ${readable(fetchFailureReason(error), this.writeKey)}`, true);
   }
 }
 
@@ -265,7 +240,7 @@ class SdkChannel {
 function deliveryErrorOf(reason: unknown, writeKey: string): SegmentDeliveryError {
   if (reason instanceof SegmentDeliveryError) return reason;
   // The SDK gave up by itself (closeAndFlush's deadline): Segment never said the event is wrong.
-  return new SegmentDeliveryError(`Segment client did not send the event: ${readable(messageOf(reason), writeKey)}`, true);
+  return new SegmentDeliveryError(`Segment client did not send the event: ${readable(errorMessageOf(reason), writeKey)}`, true);
 }
 
 /** What became of one call of `deliver`: accepted, or the reason it was not. */
@@ -323,7 +298,7 @@ export class SegmentClient {
 }
 
 function asDeliveryError(error: unknown): SegmentDeliveryError {
-  return error instanceof SegmentDeliveryError ? error : new SegmentDeliveryError(`Segment client failed: ${messageOf(error)}`, true);
+  return error instanceof SegmentDeliveryError ? error : new SegmentDeliveryError(`Segment client failed: ${errorMessageOf(error)}`, true);
 }
 
 /** The size check the SDK gets wrong; an event over it is refused here, for good. */

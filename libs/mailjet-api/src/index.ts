@@ -1,0 +1,3 @@
+export * from './mailjet-api.error';
+export * from './mailjet-rest.client';
+export * from './mailjet-rest.types';
