@@ -158,7 +158,7 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
         deleted: false,
         destination: { preset: presetOfHost(host), host, writeKey: this.config.segmentWriteKeyIfSet },
         webhook: webhook ? { user: webhook.user, passwords: [{ password: webhook.password, validUntil: null }] } : { user: '', passwords: [] },
-        mailjet: null,
+        mailjet: this.config.mailjetApi.defaultKeys ?? null,
         version,
       };
     }

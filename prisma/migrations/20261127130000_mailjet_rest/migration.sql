@@ -12,6 +12,7 @@ CREATE TABLE "backfills" (
     "from" TIMESTAMPTZ(0) NOT NULL,
     "to" TIMESTAMPTZ(0) NOT NULL,
     "status" "backfill_status" NOT NULL DEFAULT 'running',
+    "messages_total" INTEGER,
     "messages_scanned" INTEGER NOT NULL DEFAULT 0,
     "events_found" INTEGER NOT NULL DEFAULT 0,
     "events_new" INTEGER NOT NULL DEFAULT 0,
