@@ -209,7 +209,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
     const { callbacks, posted } = splitBetween(sources, newEvents(500), 25);
     await sink.refuseConnections();
     await client.deliverAll(callbacks, 4);
-    const delivered = Date.now();
+    const lastCallbackAt = Date.now();
     const refusing = holdFault(20000);
     // What sources promise: one destination's outage holds back no other source's events.
     const secondEvents = posted.get(second)!;
@@ -220,7 +220,7 @@ describe('no event lost, none forwarded twice, under faults', () => {
     );
     notes.push(
       `Segment down (fault 1): the second source's ${secondEvents.length} events all reached its own sink ` +
-        `${((Date.now() - delivered) / 1000).toFixed(1)} s after the last callback, while the default source's sink refused connections.`,
+        `${((Date.now() - lastCallbackAt) / 1000).toFixed(1)} s after the last callback, while the default source's sink refused connections.`,
     );
     await refusing;
     await sink.start();
