@@ -3,6 +3,21 @@ import { basicAuth } from '../support/test-env';
 const RETRY_DELAY_MS = 200;
 const REQUEST_TIMEOUT_MS = 10000;
 
+/** Where a Mailjet account posts its callbacks: the path on the api and its Basic credentials. */
+export interface CallbackTarget {
+  path: string;
+  authorization: string;
+}
+
+/** The default source's callback, configured by the environment (MAILJET_WEBHOOK_*). */
+export const DEFAULT_CALLBACK: CallbackTarget = { path: '/webhooks/mailjet', authorization: basicAuth() };
+
+/** One callback body and where it goes. */
+export interface Callback {
+  target: CallbackTarget;
+  body: string;
+}
+
 export interface DeliveryStats {
   requests: number;
   statuses: Record<string, number>;
@@ -18,12 +33,12 @@ export class MailjetLikeClient {
 
   constructor(private readonly apiUrls: () => string[]) {}
 
-  async deliver(body: string, deadlineMs = 120000): Promise<void> {
+  async deliver(callback: Callback, deadlineMs = 120000): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     for (;;) {
       const urls = this.apiUrls();
       const url = urls[this.next++ % urls.length];
-      const status = await this.post(url, body);
+      const status = await this.post(url, callback);
       this.stats.requests++;
       this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
       if (status === '200') return;
@@ -32,26 +47,26 @@ export class MailjetLikeClient {
     }
   }
 
-  /** Delivers every body, `concurrency` at a time. */
-  async deliverAll(bodies: string[], concurrency: number, onProgress?: (done: number) => void): Promise<void> {
+  /** Delivers every callback, `concurrency` at a time. */
+  async deliverAll(callbacks: Callback[], concurrency: number, onProgress?: (done: number) => void): Promise<void> {
     let index = 0;
     let done = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        while (index < bodies.length) {
-          const body = bodies[index++];
-          await this.deliver(body);
+        while (index < callbacks.length) {
+          const callback = callbacks[index++];
+          await this.deliver(callback);
           onProgress?.(++done);
         }
       }),
     );
   }
 
-  private async post(url: string, body: string): Promise<string> {
+  private async post(url: string, { target, body }: Callback): Promise<string> {
     try {
-      const response = await fetch(`${url}/webhooks/mailjet`, {
+      const response = await fetch(`${url}${target.path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: basicAuth() },
+        headers: { 'content-type': 'application/json', authorization: target.authorization },
         body,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -83,8 +98,29 @@ export function generateEvents(first: bigint, count: number): Array<{ messageId:
 }
 
 /** Groups events into callback bodies of `size` events (Mailjet's grouped Version 2). */
-export function bodiesOf(events: Array<{ json: string }>, size: number): string[] {
-  const bodies: string[] = [];
-  for (let i = 0; i < events.length; i += size) bodies.push(`[${events.slice(i, i + size).map((e) => e.json).join(',')}]`);
+export function bodiesOf<E extends { json: string }>(events: E[], size: number): Array<{ events: E[]; body: string }> {
+  const bodies: Array<{ events: E[]; body: string }> = [];
+  for (let i = 0; i < events.length; i += size) {
+    const group = events.slice(i, i + size);
+    bodies.push({ events: group, body: `[${group.map((e) => e.json).join(',')}]` });
+  }
   return bodies;
+}
+
+/**
+ * Callbacks of `size` events, taking turns between the accounts (body i goes to `accounts[i % n]`)
+ * so that each account's traffic spans the whole fault, and the MessageIDs each account was sent.
+ */
+export function splitBetween<A extends { target: CallbackTarget }>(
+  accounts: readonly A[],
+  events: Array<{ messageId: string; json: string }>,
+  size: number,
+): { callbacks: Callback[]; posted: Map<A, string[]> } {
+  const posted = new Map<A, string[]>(accounts.map((account) => [account, []]));
+  const callbacks = bodiesOf(events, size).map(({ events: group, body }, index) => {
+    const account = accounts[index % accounts.length];
+    posted.get(account)!.push(...group.map((e) => e.messageId));
+    return { target: account.target, body };
+  });
+  return { callbacks, posted };
 }
