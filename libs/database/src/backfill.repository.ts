@@ -15,6 +15,8 @@ export interface BackfillRow {
   eventsFound: number;
   eventsNew: number;
   eventsKnown: number;
+  /** Messages Mailjet lists in the window (its first page's Total); null until read. */
+  messagesTotal: number | null;
   error: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -38,7 +40,8 @@ export interface StoredComparable {
 
 const COLUMNS = `
   id::text, source_id as "sourceId", "from", "to", status::text as status, messages_scanned as "messagesScanned",
-  events_found as "eventsFound", events_new as "eventsNew", events_known as "eventsKnown", error,
+  events_found as "eventsFound", events_new as "eventsNew", events_known as "eventsKnown",
+  messages_total as "messagesTotal", error,
   created_at as "createdAt", updated_at as "updatedAt"`;
 
 /**
@@ -96,6 +99,21 @@ export class BackfillRepository {
       [id, owner, progress.messagesScanned, progress.eventsFound, progress.eventsNew, progress.eventsKnown, leaseMs],
     );
     return rowCount === 1;
+  }
+
+  /** Renews the lease of a backfill this process runs; false if it was cancelled or taken over. */
+  async renewLease(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.prisma.pool.query(
+      `update backfills set lease_until = now() + make_interval(secs => $3::float8 / 1000)
+       where id = $1 and lease_owner = $2 and status = 'running'`,
+      [id, owner, leaseMs],
+    );
+    return rowCount === 1;
+  }
+
+  /** How many messages Mailjet lists in the window, as its first page said. */
+  async recordTotal(id: string, owner: string, total: number): Promise<void> {
+    await this.prisma.pool.query(`update backfills set messages_total = $3 where id = $1 and lease_owner = $2`, [id, owner, total]);
   }
 
   /** Ends a backfill this process holds: done, or failed with the reason. */

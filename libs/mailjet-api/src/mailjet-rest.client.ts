@@ -190,6 +190,20 @@ export class MailjetRestClient {
     }
   }
 
+  /** How many rows the list holds (its `Total`), read with one row. */
+  async total(resource: string, query: MailjetQuery = {}): Promise<number> {
+    const path = checkedResource(resource);
+    const answer = await this.send('GET', path, { query: { ...query, Limit: 1, Offset: 0 }, accept: [200] });
+    let total: unknown;
+    try {
+      total = (parseJsonExact(answer.text) as { Total?: unknown }).Total;
+    } catch {
+      total = undefined;
+    }
+    if (typeof total !== 'number' || !Number.isInteger(total) || total < 0) throw this.invalid('GET', path, 200, 'without a whole Total');
+    return total;
+  }
+
   /** One row, or null when Mailjet has none under this id (404). */
   async get<T>(resource: string, id: string, query: MailjetQuery = {}): Promise<T | null> {
     const path = pathWithId(resource, id);

@@ -71,7 +71,7 @@ export class GroupCommitWriter {
 }
 
 /** The jobs the inserted events name, each with its events in order. */
-function jobsOf(inserted: ReadonlyArray<{ id: bigint; sourceId: number; jobId: string | null }>): EventJob[] {
+export function jobsOf(inserted: ReadonlyArray<{ id: bigint; sourceId: number; jobId: string | null }>): EventJob[] {
   const jobs = new Map<string, EventJob>();
   for (const { id, sourceId, jobId } of inserted) {
     if (jobId === null) continue;
