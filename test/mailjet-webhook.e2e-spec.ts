@@ -158,6 +158,6 @@ describe('POST /webhooks/mailjet (real PostgreSQL and Redis)', () => {
     expect((await api.get('/health/live')).json()).toEqual({ status: 'ok' });
     const ready = await api.get('/health/ready');
     expect(ready.statusCode).toBe(200);
-    expect(ready.json().checks).toEqual({ postgres: { status: 'up' }, redis: { status: 'up' } });
+    expect(ready.json().checks).toEqual({ postgres: { status: 'up' }, redis: { status: 'up' }, sources: { status: 'up' } });
   });
 });

@@ -141,6 +141,12 @@ describe('SegmentClient against a Segment-compatible sink (the SDK contract)', (
     expect(error.message.length).toBeLessThanOrEqual('Segment answered 400: '.length + 303);
   });
 
+  it('masks the write key as it was sent, in a body that echoes the request headers', async () => {
+    const sent = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
+    const error = await refusedOnce({ status: 400, body: JSON.stringify({ error: 'bad', headers: { authorization: sent } }) });
+    expect(error.message).toBe('Segment answered 400: {"error":"bad","headers":{"authorization":"Basic ***"}}');
+  });
+
   it('refuses an event too large for Segment before sending it, and sends the largest one it allows', async () => {
     const client = clientFor(sink.url);
     const sized = (bytes: number) => {

@@ -160,6 +160,6 @@ describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Seg
 
   it('answers its health routes', async () => {
     expect((await worker.get('/health/live')).statusCode).toBe(200);
-    expect((await worker.get('/health/ready')).json().checks).toEqual({ postgres: { status: 'up' }, redis: { status: 'up' } });
+    expect((await worker.get('/health/ready')).json().checks).toEqual({ postgres: { status: 'up' }, redis: { status: 'up' }, sources: { status: 'up' } });
   });
 });

@@ -2,7 +2,8 @@ import { SourceDirectory } from '@app/sources';
 import { TestDatabase } from './support/database';
 import { PipelineHarness } from './support/pipeline-harness';
 import { SegmentSink } from './support/segment-sink';
-import { basicAuth, SEGMENT_WRITE_KEY, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
+import { ApiHarness } from './support/api-harness';
+import { basicAuth, SEGMENT_WRITE_KEY, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
 /** What POST /admin/sources answers. */
@@ -144,6 +145,75 @@ describe('sources: several Mailjet accounts, each to its own destination (api + 
       expect((await pipeline.api.admin('POST', '/admin/sources', { name: 'x', destination })).statusCode).toBe(400);
     }
     expect((await pipeline.api.admin('POST', '/admin/sources', { name: 'x', destination: { preset: 'segment-us', writeKey: 'k' }, extra: 1 })).statusCode).toBe(400);
+  });
+
+  it('sends to a data plane under a path prefix at <host>/<prefix>/v1/batch', async () => {
+    const sink = await sinkFor('prefixed-key');
+    sink.basePath = '/data-plane';
+    const source = await createSource('prefixed', { preset: 'rudderstack', host: `${sink.url}/data-plane/`, writeKey: 'prefixed-key' });
+    expect(source.destination.host).toBe(`${sink.url}/data-plane`);
+    await post(source, event('prefixed'));
+    await db.settled(1);
+    expect(emailsOf(sink)).toEqual(['prefixed@example.com']);
+  });
+
+  it('refuses malformed source bodies with 400 and a reason, and stores nothing', async () => {
+    const source = await createSource('valid', { preset: 'segment-us', writeKey: 'k' });
+    const cases: Array<[string, string, object, RegExp]> = [
+      ['POST', '/admin/sources', { name: 'x' }, /destination is required/],
+      ['POST', '/admin/sources', { name: 'x', destination: [{ preset: 'custom', host: 'http://a', writeKey: 'k' }] }, /destination must be an object/],
+      ['POST', '/admin/sources', { name: 'x', destination: { preset: 'segment-us', writeKey: 'k' }, mailjet: [{ apiKey: 'a', apiSecret: 'b' }] }, /mailjet must be an object/],
+      ['POST', '/admin/sources', { name: 'x', destination: { preset: 'segment-us', writeKey: 'k\u0001' } }, /destination.writeKey must not contain control characters/],
+      ['POST', '/admin/sources', { name: 'x', destination: { preset: 'custom', host: 'https://sink/?', writeKey: 'k' } }, /query or a fragment/],
+      ['PATCH', `/admin/sources/${source.slug}`, { name: null }, /name/],
+      ['PATCH', `/admin/sources/${source.slug}`, { paused: null }, /paused/],
+      ['PATCH', `/admin/sources/${source.slug}`, { destination: { preset: 'custom', host: 'http://a', writeKey: null } }, /writeKey/],
+      ['PATCH', '/admin/sources/Not_A_Slug', { name: 'x' }, /slug must be the slug of a source/],
+    ];
+    for (const [method, url, body, reason] of cases) {
+      const response = await pipeline.api.inject({
+        method: method as 'POST',
+        url,
+        headers: { authorization: `Bearer ${pipeline.api.config.adminToken}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+      expect({ url, body, status: response.statusCode }).toEqual({ url, body, status: 400 });
+      expect(JSON.stringify(response.json().message)).toMatch(reason);
+    }
+    const deep = await pipeline.api.inject({
+      method: 'POST',
+      url: '/admin/sources',
+      headers: { authorization: `Bearer ${pipeline.api.config.adminToken}`, 'content-type': 'application/json' },
+      payload: `${'['.repeat(50_000)}${']'.repeat(50_000)}`,
+    });
+    expect(deep.statusCode).toBe(400);
+    expect(deep.json().message).toContain('nests more than 32 levels');
+    expect((await pipeline.api.admin('GET', '/admin/sources')).json().items).toHaveLength(2);
+  });
+
+  it('an api whose SECRETS_KEY does not open a new source answers 503 for it, and says so in readiness', async () => {
+    // Started before the source exists: at start, it would refuse to run at all.
+    const other = await ApiHarness.start(testConfig({ SECRETS_KEY: 'ab'.repeat(32) }));
+    try {
+      const source = await createSource('unreadable', { preset: 'segment-us', writeKey: 'k' });
+      const url = `/webhooks/mailjet/${source.slug}`;
+      const authorization = basicAuth(source.webhook.user, source.webhook.password);
+      await waitFor('the other api to read the new source', async () => (await other.postWebhook(event('x'), { url, authorization })).statusCode === 503);
+      const ready = await other.get('/health/ready');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.sources.error).toContain(source.slug);
+      expect((await other.postWebhook(event('default-still-works'))).statusCode).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('removes the Mailjet keys of a source with "mailjet": null', async () => {
+    const source = await createSource('keys', { preset: 'segment-us', writeKey: 'k' }, { apiKey: 'public-key', apiSecret: 'secret-key' });
+    expect((await pipeline.api.admin('GET', `/admin/sources/${source.slug}`)).json().mailjet).toEqual({ apiKey: 'public-key' });
+    const removed = await pipeline.api.admin('PATCH', `/admin/sources/${source.slug}`, { mailjet: null });
+    expect(removed.statusCode).toBe(200);
+    expect(removed.json().mailjet).toBeNull();
   });
 
   it('moves a source to another destination: the next events go there, with the new write key', async () => {

@@ -34,6 +34,8 @@ export class SegmentSink {
   refuseBatchesWith?: (event: SinkBatch['batch'][number]) => boolean;
   /** Delay before each answer, to keep jobs active for a while. */
   latencyMs = 0;
+  /** A data plane under a prefix: the batch endpoint is `<basePath>/v1/batch`. */
+  basePath = '';
   private server?: http.Server;
   port = 0;
 
@@ -102,7 +104,7 @@ export class SegmentSink {
       const answer = (status: number, body: string, headers: Record<string, string> = {}) => {
         response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
       };
-      if (request.method !== 'POST' || request.url !== '/v1/batch') return answer(404, '{"error":"not found"}');
+      if (request.method !== 'POST' || request.url !== `${this.basePath}/v1/batch`) return answer(404, '{"error":"not found"}');
       const expected = `Basic ${Buffer.from(`${this.writeKey}:`).toString('base64')}`;
       if (request.headers.authorization !== expected) return answer(401, '{"error":"invalid write key"}');
       let body: { batch: SinkBatch['batch']; sentAt: string };

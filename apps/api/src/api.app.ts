@@ -2,19 +2,22 @@ import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '@app/config';
+import { jsonNestingDepth } from '@app/mailjet';
 import { BRIDGE_VERSION } from '@app/segment';
+import { KnownSource, SourceDirectory } from '@app/sources';
 import { mountQueueDashboard, QUEUE_DASHBOARD_PATH } from './admin/queue-dashboard';
 import { ApiModule } from './api.module';
 import { Secret } from './common/authorization';
-import type { FastifyRequest } from 'fastify';
-import { KnownSource, SourceDirectory } from '@app/sources';
 import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors, Refusal, RotatingCredentialsDoor } from './common/request-authentication';
 import { discardUnreadBodies } from './common/unread-body';
 import { MAILJET_WEBHOOK_PATH, SOURCE_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
 /** Swagger UI here, the OpenAPI document at `-json` and `-yaml` beside it. */
 const DOCS_PATH = '/docs';
+/** Admin bodies are a few levels deep; deeper ones are refused before anything walks them. */
+const MAX_ADMIN_BODY_DEPTH = 32;
 /** Headers are a few hundred bytes: a client still sending them after this is not a slow link. */
 const HEADERS_TIMEOUT_MS = 10_000;
 
@@ -33,7 +36,12 @@ function sourceDoors(directory: () => SourceDirectory | undefined): (request: Fa
     }
     const { slug } = request.params as { slug?: string };
     const source = slug === undefined ? undefined : sources.bySlug(slug);
-    if (!source) return { statusCode: 404, error: 'Not Found', message: 'no such source' };
+    if (!source) {
+      if (sources.unreadable().some((unreadable) => unreadable.slug === slug)) {
+        return { statusCode: 503, error: 'Service Unavailable', message: "this api cannot open the source's secrets (SECRETS_KEY); the api log says more" };
+      }
+      return { statusCode: 404, error: 'Not Found', message: 'no such source' };
+    }
     let door = doors.get(source);
     if (!door) doors.set(source, (door = new RotatingCredentialsDoor(source.webhook.user, source.webhook.passwords)));
     return door;
@@ -70,6 +78,10 @@ function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
     const text = body.toString('utf8');
     const route = request.routeOptions.url;
     if (route === MAILJET_WEBHOOK_PATH || route === SOURCE_WEBHOOK_PATH) return done(null, text);
+    // Validation walks what JSON.parse builds recursively: a deep one would overflow the stack (500).
+    if (jsonNestingDepth(text) > MAX_ADMIN_BODY_DEPTH) {
+      return done(new BadRequestException(`body nests more than ${MAX_ADMIN_BODY_DEPTH} levels deep`), undefined);
+    }
     try {
       done(null, text === '' ? undefined : JSON.parse(text));
     } catch (error) {

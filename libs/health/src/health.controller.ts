@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { PrismaService } from '@app/database';
 import { REDIS_CONNECTION } from '@app/queue';
 import { withTimeout } from '@app/common';
+import { SourceDirectory } from '@app/sources';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -23,6 +24,7 @@ export class HealthController {
   constructor(
     private readonly prisma: PrismaService,
     @Inject(REDIS_CONNECTION) private readonly redis: Redis,
+    private readonly sources: SourceDirectory,
   ) {}
 
   @Get('live')
@@ -31,15 +33,23 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** 200 when PostgreSQL and Redis both answer in time, else 503 with what is down. */
+  /**
+   * 200 when PostgreSQL and Redis both answer in time and every source's secrets open, else 503
+   * with what is wrong.
+   */
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const [postgres, redis] = await Promise.all([
       check('PostgreSQL', () => this.prisma.pool.query('select 1')),
       check('Redis', () => this.redis.ping()),
     ]);
-    const ok = postgres.status === 'up' && redis.status === 'up';
+    const unreadable = this.sources.unreadable();
+    const sources: CheckResult =
+      unreadable.length === 0
+        ? { status: 'up' }
+        : { status: 'down', error: `SECRETS_KEY does not open the secrets of source(s) ${unreadable.map((source) => source.slug).join(', ')}` };
+    const ok = postgres.status === 'up' && redis.status === 'up' && sources.status === 'up';
     reply.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } };
+    return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis, sources } };
   }
 }

@@ -56,8 +56,14 @@ function eventsIn(body: string): number | undefined {
 }
 
 /** One line of at most MAX_REASON_DETAIL_CHARS characters, with the write key masked. */
+/**
+ * What the destination said, in one line, with the write key masked as it was sent too (Basic
+ * `writeKey:` in base64): a destination that echoes the request's headers must not put it in a
+ * reason that the admin API shows.
+ */
 function readable(text: string, writeKey: string): string {
-  return maskedLine(text, [writeKey], MAX_REASON_DETAIL_CHARS);
+  const sent = Buffer.from(`${writeKey}:`).toString('base64');
+  return maskedLine(text, [writeKey, sent, sent.replace(/=+$/, ''), encodeURIComponent(writeKey)], MAX_REASON_DETAIL_CHARS);
 }
 
 /** The first MAX_BODY_BYTES_READ bytes of a body, or what arrived of them: the status already said what matters. */
@@ -171,8 +177,7 @@ class SdkChannel {
   ) {
     this.analytics = new Analytics({
       writeKey: options.writeKey,
-      host: options.host,
-      path: '/v1/batch',
+      ...batchEndpointOf(options.host),
       maxRetries: 0,
       flushAt,
       flushInterval: FLUSH_INTERVAL_MS,
@@ -234,6 +239,15 @@ class SdkChannel {
   async close(timeoutMs: number): Promise<void> {
     await this.analytics.closeAndFlush({ timeout: timeoutMs });
   }
+}
+
+/**
+ * The SDK's host and path for `<host>/v1/batch`. It joins them as `new URL(path, host)`, which
+ * drops a path in the host (a data plane or a proxy under a prefix): the prefix goes in the path.
+ */
+function batchEndpointOf(host: string): { host: string; path: string } {
+  const url = new URL(host);
+  return { host: url.origin, path: `${url.pathname.replace(/\/+$/, '')}/v1/batch` };
 }
 
 /** Our HTTP client's error as it threw it, or one for a batch the SDK gave up on without a request of ours. */

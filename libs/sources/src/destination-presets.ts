@@ -26,7 +26,7 @@ export function destinationHostOf(preset: DestinationPreset, host?: string): str
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DestinationError('destination.host must be an http(s) URL');
   if (url.username || url.password) throw new DestinationError('destination.host must not carry credentials; the write key is sent as Basic auth');
-  if (url.search || url.hash) throw new DestinationError('destination.host must not have a query or a fragment');
+  if (/[?#]/.test(chosen)) throw new DestinationError('destination.host must not have a query or a fragment');
   return chosen.replace(/\/+$/, '');
 }
 

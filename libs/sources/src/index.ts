@@ -1,6 +1,6 @@
 export * from './destination-presets';
 export * from './secret-box';
-export * from './source-directory';
+export * from './source-directory.service';
 export * from './source.repository';
 export * from './sources.module';
 export * from './dedupe-scope';

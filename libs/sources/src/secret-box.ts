@@ -47,10 +47,13 @@ export class SecretBox {
     if (version !== VERSION || !iv || !tag || data === undefined) {
       throw new SecretsKeyError(`the stored ${purpose} of ${whose} is not a secret sealed by this bridge`);
     }
+    const authTag = Buffer.from(tag, 'base64url');
+    // GCM accepts a shorter tag, which is easier to forge: only the full one is taken.
+    if (authTag.length !== TAG_BYTES) throw new SecretsKeyError(`the stored ${purpose} of ${whose} is not a secret sealed by this bridge`);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(purpose, 'utf8'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url').subarray(0, TAG_BYTES));
+      decipher.setAuthTag(authTag);
       return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
     } catch {
       throw new SecretsKeyError(`SECRETS_KEY does not open the ${purpose} of ${whose}: it is not the key the secret was encrypted with`);

@@ -22,7 +22,7 @@ CREATE TABLE "sources" (
 );
 CREATE UNIQUE INDEX "sources_slug_key" ON "sources"("slug");
 
--- The environment-configured source, id 1: its secrets stay in the environment. The api brings
+-- The environment-configured source, id 1: its secrets stay in the environment. The worker brings
 -- its destination up to date from SEGMENT_HOST at every start.
 INSERT INTO "sources" ("id", "slug", "name", "destination_preset", "destination_host", "webhook_user")
 VALUES (1, 'default', 'default', 'segment-us', 'https://api.segment.io', '');

@@ -20,8 +20,8 @@ export class AdminController {
 
   @Get('status')
   @ApiOperation({ summary: 'Counts by status and type, queue counts, oldest pending event, throughput, recent failure reasons; ?source= for one source' })
-  status(@Query() { source }: StatusQuery): Promise<AdminStatus> {
-    return this.statusService.status(this.sources.sourceIdOf(source) ?? null);
+  async status(@Query() { source }: StatusQuery): Promise<AdminStatus> {
+    return this.statusService.status((await this.sources.sourceIdOf(source)) ?? null);
   }
 
   @Get('events')

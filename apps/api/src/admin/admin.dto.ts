@@ -57,7 +57,8 @@ const IsTimestamp = () =>
 const HasNoNul = () => Matches(/^[^\u0000]*$/, { message: '$property must not contain NUL characters' });
 
 /** A source slug, as POST /admin/sources makes them, or `default`. */
-const IsSourceSlug = () => Matches(/^[a-z0-9-]{1,64}$/, { message: 'source must be the slug of a source' });
+export const IsSourceSlug = (property = 'source') =>
+  Matches(/^[a-z0-9-]{1,64}$/, { message: `${property} must be the slug of a source (lower-case letters, digits and -)` });
 
 class TimeRange {
   @ApiPropertyOptional({ description: 'Mailjet event time, ISO 8601, inclusive', example: '2026-11-01T00:00:00Z' })

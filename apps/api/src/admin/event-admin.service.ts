@@ -70,7 +70,7 @@ export class EventAdminService {
   async list(query: ListEventsQuery): Promise<{ items: EventItem[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     // Keyset paging on the id: events that arrive meanwhile have higher ids and never shift a page.
-    const filter = filterOf(query, this.sources.sourceIdOf(query.source));
+    const filter = filterOf(query, await this.sources.sourceIdOf(query.source));
     const page = await this.events.list(filter, limit + 1, query.cursor ? BigInt(query.cursor) : undefined);
     const items = page.slice(0, limit).map((event) => itemOf(event, this.sources.slugOf(event.sourceId)));
     return { items, nextCursor: page.length > limit ? items[items.length - 1].id : null };
@@ -157,7 +157,7 @@ export class EventAdminService {
    * its dedupe key, so one that another delivery forwarded meanwhile becomes a duplicate, not a resend.
    */
   async requeueMatching(body: RequeueBody): Promise<{ requeued: number }> {
-    const filter = { ...filterOf(body, this.sources.sourceIdOf(body.source)), status: body.status };
+    const filter = { ...filterOf(body, await this.sources.sourceIdOf(body.source)), status: body.status };
     let requeued = 0;
     let after = 0n;
     if (filter.status === 'queued') {

@@ -1,4 +1,4 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { randomBytes, randomInt } from 'node:crypto';
 import { AppConfig } from '@app/config';
 import { EventStatus } from '@app/database';
@@ -113,7 +113,7 @@ export class SourceAdminService {
 
   async update(slug: string, body: UpdateSourceBody, origin: string): Promise<SourceView> {
     const row = await this.rowOf(slug);
-    if (row.id === DEFAULT_SOURCE_ID && (body.destination || body.mailjet)) {
+    if (row.id === DEFAULT_SOURCE_ID && (body.destination || body.mailjet !== undefined)) {
       throw new ConflictException(
         'the default source is configured by the environment: change SEGMENT_WRITE_KEY and SEGMENT_HOST (or MAILJET_API_KEY and MAILJET_API_SECRET) and restart',
       );
@@ -129,6 +129,9 @@ export class SourceAdminService {
     if (body.mailjet) {
       changes.mailjetApiKey = body.mailjet.apiKey;
       changes.mailjetApiSecret = this.sealing(() => this.box.seal(body.mailjet!.apiSecret, 'mailjet_api_secret'));
+    } else if (body.mailjet === null) {
+      changes.mailjetApiKey = null;
+      changes.mailjetApiSecret = null;
     }
     const updated = await this.sources.update(row.id, changes);
     if (!updated) throw new NotFoundException(`no source ${slug}`);
@@ -164,10 +167,21 @@ export class SourceAdminService {
     return { ...this.withPassword(rotated, password, origin), previousPasswordValidUntil: rotated.previousPasswordExpiresAt!.toISOString() };
   }
 
-  /** The id of a source for a filter; deleted sources too, whose events stay. */
-  sourceIdOf(slug: string | undefined): number | undefined {
+  /**
+   * The id of a source for a filter; deleted sources too, whose events stay. A slug this process
+   * does not know yet (made a moment ago through another api) is looked up again once.
+   */
+  async sourceIdOf(slug: string | undefined): Promise<number | undefined> {
     if (slug === undefined) return undefined;
-    const source = this.directory.all().find((known: KnownSource) => known.slug === slug);
+    const find = () => this.directory.all().find((known: KnownSource) => known.slug === slug);
+    if (!find()) {
+      try {
+        await this.directory.reload();
+      } catch (error) {
+        throw new ServiceUnavailableException(`the sources cannot be read now: ${(error as Error).message}`);
+      }
+    }
+    const source = find();
     if (!source) throw new BadRequestException(`source: no source ${slug}`);
     return source.id;
   }

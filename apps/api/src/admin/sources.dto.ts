@@ -1,10 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsBoolean, IsDefined, IsIn, IsNotEmpty, IsObject, IsString, Matches, MaxLength, ValidateIf, ValidateNested } from 'class-validator';
 import { DESTINATION_PRESETS, DestinationPreset } from '@app/sources';
+import { IsSourceSlug } from './admin.dto';
 
 /** PostgreSQL text cannot hold U+0000, and a secret with a control character is a paste gone wrong. */
-const PrintableText = (property: string) => Matches(/^[^\u0000-\u001f\u007f]*$/, { message: `${property} must not contain control characters` });
+const PrintableText = () => Matches(/^[^\u0000-\u001f\u007f]*$/, { message: '$property must not contain control characters' });
+
+/** Optional, but not null: a field sent as null is refused, never stored as a null. */
+const IsAbsentOr = () => ValidateIf((_, value) => value !== undefined);
 
 export class DestinationBody {
   @ApiProperty({ enum: DESTINATION_PRESETS, example: 'segment-eu' })
@@ -15,17 +19,17 @@ export class DestinationBody {
     description: "The data plane's URL; required for rudderstack, jitsu and custom, optional (an override) for the Segment presets",
     example: 'https://hosted.rudderlabs.com',
   })
-  @IsOptional()
+  @IsAbsentOr()
   @IsString()
   @MaxLength(2000)
-  @PrintableText('destination.host')
+  @PrintableText()
   host?: string;
 
   @ApiProperty({ description: 'The write key of the destination source; stored encrypted, never shown again' })
   @IsString()
   @IsNotEmpty()
   @MaxLength(1000)
-  @PrintableText('destination.writeKey')
+  @PrintableText()
   writeKey: string;
 }
 
@@ -36,18 +40,18 @@ export class DestinationChange {
   preset: DestinationPreset;
 
   @ApiPropertyOptional({ description: "The data plane's URL; required for rudderstack, jitsu and custom" })
-  @IsOptional()
+  @IsAbsentOr()
   @IsString()
   @MaxLength(2000)
-  @PrintableText('destination.host')
+  @PrintableText()
   host?: string;
 
   @ApiPropertyOptional({ description: 'A new write key; the current one is kept when absent' })
-  @IsOptional()
+  @IsAbsentOr()
   @IsString()
   @IsNotEmpty()
   @MaxLength(1000)
-  @PrintableText('destination.writeKey')
+  @PrintableText()
   writeKey?: string;
 }
 
@@ -56,14 +60,14 @@ export class MailjetKeysBody {
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  @PrintableText('mailjet.apiKey')
+  @PrintableText()
   apiKey: string;
 
   @ApiProperty({ description: "The Mailjet account's secret key; stored encrypted, never shown again" })
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  @PrintableText('mailjet.apiSecret')
+  @PrintableText()
   apiSecret: string;
 }
 
@@ -72,16 +76,19 @@ export class CreateSourceBody {
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  @PrintableText('name')
+  @PrintableText()
   name: string;
 
   @ApiProperty({ type: DestinationBody })
+  @IsDefined({ message: 'destination is required: { "preset", "host"?, "writeKey" }' })
+  @IsObject({ message: 'destination must be an object' })
   @ValidateNested()
   @Type(() => DestinationBody)
   destination: DestinationBody;
 
   @ApiPropertyOptional({ type: MailjetKeysBody })
-  @IsOptional()
+  @IsAbsentOr()
+  @IsObject({ message: 'mailjet must be an object' })
   @ValidateNested()
   @Type(() => MailjetKeysBody)
   mailjet?: MailjetKeysBody;
@@ -89,36 +96,35 @@ export class CreateSourceBody {
 
 export class UpdateSourceBody {
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsAbsentOr()
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
-  @PrintableText('name')
+  @PrintableText()
   name?: string;
 
   @ApiPropertyOptional({ type: DestinationChange })
-  @IsOptional()
+  @IsAbsentOr()
+  @IsObject({ message: 'destination must be an object' })
   @ValidateNested()
   @Type(() => DestinationChange)
   destination?: DestinationChange;
 
-  @ApiPropertyOptional({ type: MailjetKeysBody })
-  @IsOptional()
+  @ApiPropertyOptional({ type: MailjetKeysBody, nullable: true, description: 'New keys, or null to remove them' })
+  @ValidateIf((_, value) => value !== undefined && value !== null)
+  @IsObject({ message: 'mailjet must be an object, or null to remove the keys' })
   @ValidateNested()
   @Type(() => MailjetKeysBody)
-  mailjet?: MailjetKeysBody;
+  mailjet?: MailjetKeysBody | null;
 
   @ApiPropertyOptional({ description: "true: events are stored but wait as queued; false: they are forwarded again" })
-  @IsOptional()
+  @IsAbsentOr()
   @IsBoolean()
   paused?: boolean;
 }
 
-/** A slug as POST /admin/sources makes them, or `default`. */
-export const SLUG_PATTERN = /^[a-z0-9-]{1,64}$/;
-
 export class SlugParams {
   @ApiProperty({ example: 'k3v9x2m7q8w1z5ta' })
-  @Matches(SLUG_PATTERN, { message: 'slug must be the slug of a source (lower-case letters, digits and -)' })
+  @IsSourceSlug('slug')
   slug: string;
 }

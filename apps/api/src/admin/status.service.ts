@@ -30,10 +30,10 @@ export class StatusService {
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
   ) {}
 
-  /** Cheap enough to poll: counters and indexes only. Answers while Redis is down, saying so. */
   /**
-   * Of every source, or of one (`sourceId`): the queue is shared, so its job counts are the
-   * whole queue's, and `queue.events` the source's queued events.
+   * Cheap enough to poll: counters and indexes only. Answers while Redis is down, saying so. Of
+   * every source, or of one (`sourceId`): the queue is shared, so its job counts are the whole
+   * queue's, and `queue.events` the source's queued events.
    */
   async status(sourceId: number | null = null): Promise<AdminStatus> {
     const [stats, jobs] = await Promise.all([this.stats.stats(sourceId), this.queueCounts()]);

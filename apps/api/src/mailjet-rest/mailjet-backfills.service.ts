@@ -9,8 +9,8 @@ import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { KnownSource, scopedDedupeKey, SourceDirectory } from '@app/sources';
 import { jobsOf } from '../mailjet-webhook/group-commit.service';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
-import { eventsOfHistory, knownEvents } from './history-events';
-import { MailjetAccount, MailjetAccounts } from './mailjet-accounts';
+import { eventsOfHistory, knownEvents } from './history-events.mapper';
+import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
 // A running backfill renews its lease this often; a lease not renewed for LEASE_MS is taken over.
 const HEARTBEAT_MS = 3_000;

@@ -2,7 +2,7 @@ import { ConflictException, Injectable, Logger, OnApplicationBootstrap, OnModule
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENT_TYPES, MailjetEventType } from '@app/mailjet';
 import { EventCallbackUrl } from '@app/mailjet-api';
-import { MailjetAccount, MailjetAccounts } from './mailjet-accounts';
+import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
 const RESOURCE = 'eventcallbackurl';
 /** Grouped events: one POST with an array, at most once a second. */

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SegmentMappingModule } from '@app/segment';
-import { Destinations } from './destinations';
+import { Destinations } from './destinations.service';
 import { SegmentForwardingProcessor } from './segment-forwarding.processor';
 import { SegmentForwardingService } from './segment-forwarding.service';
 

@@ -8,7 +8,7 @@ import { DeliveryResult, SegmentClient, SegmentDeliveryError, SegmentTrackCall, 
 import { KnownSource } from '@app/sources';
 import { MAILJET_SAMPLES } from '../../../../test/fixtures/mailjet-samples';
 import { DestinationGate } from './destination-gate';
-import { Destination, Destinations } from './destinations';
+import { Destination, Destinations } from './destinations.service';
 import {
   Attempt,
   DeliveredButNotRecordedError,

@@ -4,7 +4,10 @@ import { UnrecoverableError } from 'bullmq';
 import { ForwardEventsJob } from '@app/queue';
 import { DeliveryResult, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 import { Admission, DestinationVerdict } from './destination-gate';
-import { Destination, Destinations, UnknownSourceError } from './destinations';
+import { Destination, Destinations, SourceUnreadableError, UnknownSourceError } from './destinations.service';
+
+// A source whose secrets this worker cannot open: its jobs look again this often, without spending an attempt.
+const UNREADABLE_RETRY_MS = 30_000;
 
 /** How many of a job's events ended how, in this run. */
 export interface JobOutcome {
@@ -75,13 +78,13 @@ class Passage {
   private left = false;
 
   constructor(
-    readonly destination: Destination,
+    readonly destination: Destination | undefined,
     readonly admission: Admission,
   ) {}
 
   leave(verdict: DestinationVerdict, retryAfterMs?: number): void {
     // A deleted source's events are failed without a delivery: its gate is not entered.
-    if (this.left || !this.admission.admitted || this.destination.source.deleted) return;
+    if (this.left || !this.admission.admitted || !this.destination || this.destination.source.deleted) return;
     this.left = true;
     this.destination.gate.leave(this.admission, verdict, retryAfterMs);
   }
@@ -120,7 +123,13 @@ export class SegmentForwardingService {
   }
 
   private async enter(sourceId: number): Promise<Passage> {
-    const destination = await this.destinations.of(sourceId);
+    let destination: Destination;
+    try {
+      destination = await this.destinations.of(sourceId);
+    } catch (error) {
+      if (!(error instanceof SourceUnreadableError)) throw error;
+      return new Passage(undefined, { admitted: false, retryAt: Date.now() + UNREADABLE_RETRY_MS, reason: error.message });
+    }
     return new Passage(destination, destination.source.deleted ? { admitted: true, probe: false } : destination.gate.enter());
   }
 
@@ -224,7 +233,7 @@ export class SegmentForwardingService {
           if (!waitUntil || admission.retryAt > waitUntil.retryAt) waitUntil = { retryAt: admission.retryAt, reason: admission.reason };
           return [];
         }
-        const results = await passage.destination.client.deliver(group.map(({ call }) => call));
+        const results = await passage.destination!.client.deliver(group.map(({ call }) => call));
         passage.leave(verdictOf(results), retryAfterOf(results));
         return group.map((outgoing, index) => ({ ...outgoing, result: results[index] }));
       }),

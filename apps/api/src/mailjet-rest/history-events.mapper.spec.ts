@@ -1,5 +1,5 @@
 import { parseMailjetBody, toEventRecord } from '@app/mailjet';
-import { eventsOfHistory, knownEvents } from './history-events';
+import { eventsOfHistory, knownEvents } from './history-events.mapper';
 
 // Beyond 2^53: a MessageID that went through a JS number would come out as another one.
 const MESSAGE = {

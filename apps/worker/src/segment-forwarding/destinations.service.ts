@@ -13,6 +13,9 @@ export class UnknownSourceError extends Error {
   }
 }
 
+/** A source whose secrets this process cannot open: its events wait (no attempt spent) until it can. */
+export class SourceUnreadableError extends Error {}
+
 /** Where one source's events go: its client, with its own batching and retry state, and its gate. */
 export interface Destination {
   source: KnownSource;
@@ -68,7 +71,11 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
       await this.sources.reload();
       source = this.sources.byId(sourceId);
     }
-    if (!source) throw new UnknownSourceError(sourceId);
+    if (!source) {
+      const unreadable = this.sources.unreadable().find((known) => known.id === sourceId);
+      if (unreadable) throw new SourceUnreadableError(`this worker cannot open the secrets of source ${unreadable.slug} (SECRETS_KEY)`);
+      throw new UnknownSourceError(sourceId);
+    }
     let entry = this.entries.get(sourceId);
     if (entry && entry.key !== keyOf(source)) {
       this.retire(sourceId, entry);
@@ -87,11 +94,6 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
       this.entries.set(sourceId, entry);
     }
     return { source, client: entry?.client ?? NO_CLIENT, gate: entry?.gate ?? OPEN_GATE };
-  }
-
-  /** The gate of a source whose client exists; undefined before its first job. */
-  gateOf(sourceId: number): DestinationGate | undefined {
-    return this.entries.get(sourceId)?.gate;
   }
 
   private retire(sourceId: number, entry: Entry): void {

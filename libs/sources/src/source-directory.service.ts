@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { AppConfig } from '@app/config';
 import { isDatabaseUnavailable } from '@app/database';
 import { presetOfHost } from './destination-presets';
-import { SecretBox } from './secret-box';
+import { SecretBox, SecretsKeyError } from './secret-box';
 import { DEFAULT_SOURCE_ID, SourceRepository, SourceRow } from './source.repository';
 
 /** Every process reloads the sources at least this often, whatever it was told. */
@@ -27,8 +27,13 @@ export interface KnownSource {
   /** The Basic credentials Mailjet may send: the current password, and the previous one until it expires. */
   webhook: { user: string; passwords: Array<{ password: string; validUntil: number | null }> };
   mailjet: { apiKey: string; apiSecret: string } | null;
-  /** Changes whenever the row changes: what a cached client compares. */
-  version: string;
+}
+
+/** A source whose secrets this process cannot open (SECRETS_KEY missing or another): it serves none of its events. */
+export interface UnreadableSource {
+  id: number;
+  slug: string;
+  reason: string;
 }
 
 /**
@@ -44,7 +49,9 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
   private readonly box: SecretBox;
   private bySlugMap = new Map<string, KnownSource>();
   private byIdMap = new Map<number, KnownSource>();
+  private unreadableSources: UnreadableSource[] = [];
   private loaded = false;
+  private strict = false;
   private loading?: Promise<void>;
   private reloadAgain = false;
   private timer?: NodeJS.Timeout;
@@ -62,6 +69,8 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     try {
+      // At start, a source whose secrets do not open stops the process (one line naming SECRETS_KEY).
+      this.strict = true;
       // The process that delivers (it has the write key) writes the default source's destination.
       if (this.config.segmentWriteKeyIfSet !== undefined) {
         await this.repository.syncDefault(presetOfHost(this.config.segmentHost), this.config.segmentHost);
@@ -71,6 +80,8 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
       // A wrong or missing SECRETS_KEY stops the process; an unreachable PostgreSQL does not.
       if (!isDatabaseUnavailable(error)) throw error;
       this.logger.warn(`sources not loaded yet, retrying: ${(error as Error).message}`);
+    } finally {
+      this.strict = false;
     }
     this.timer = setInterval(() => this.reloadQuietly(), SOURCES_RELOAD_INTERVAL_MS);
     this.timer.unref();
@@ -105,6 +116,15 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
     return [...this.byIdMap.values()];
   }
 
+  /**
+   * Sources made after this process started whose secrets it cannot open (another process has
+   * another SECRETS_KEY, or this one none): their callbacks answer 503, their jobs wait, and
+   * readiness fails, naming them.
+   */
+  unreadable(): readonly UnreadableSource[] {
+    return this.unreadableSources;
+  }
+
   onChange(listener: (sources: ReadonlyMap<number, KnownSource>) => void): void {
     this.changeListeners.push(listener);
   }
@@ -136,7 +156,18 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private apply(rows: SourceRow[]): void {
-    const sources = rows.map((row) => this.knownSourceOf(row));
+    const sources: KnownSource[] = [];
+    const unreadable: UnreadableSource[] = [];
+    for (const row of rows) {
+      try {
+        sources.push(this.knownSourceOf(row));
+      } catch (error) {
+        if (this.strict || !(error instanceof SecretsKeyError)) throw error;
+        unreadable.push({ id: row.id, slug: row.slug, reason: error.message });
+      }
+    }
+    for (const { reason } of unreadable) this.logger.error(`${reason}; its events wait until this process has the right SECRETS_KEY (restart it with it)`);
+    this.unreadableSources = unreadable;
     this.byIdMap = new Map(sources.map((source) => [source.id, source]));
     this.bySlugMap = new Map(sources.map((source) => [source.slug, source]));
     this.loaded = true;
@@ -146,7 +177,6 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
   private knownSourceOf(row: SourceRow): KnownSource {
     const whose = `source "${row.slug}"`;
     const open = (sealed: string | null, purpose: string) => (sealed === null ? undefined : this.box.open(sealed, purpose, whose));
-    const version = `${row.updatedAt.getTime()}`;
     if (row.id === DEFAULT_SOURCE_ID) {
       const webhook = this.config.webhookCredentialsIfSet;
       const host = this.config.segmentHost;
@@ -159,7 +189,6 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
         destination: { preset: presetOfHost(host), host, writeKey: this.config.segmentWriteKeyIfSet },
         webhook: webhook ? { user: webhook.user, passwords: [{ password: webhook.password, validUntil: null }] } : { user: '', passwords: [] },
         mailjet: this.config.mailjetApi.defaultKeys ?? null,
-        version,
       };
     }
     const passwords: KnownSource['webhook']['passwords'] = [];
@@ -180,7 +209,6 @@ export class SourceDirectory implements OnApplicationBootstrap, OnApplicationShu
       destination: { preset: row.destinationPreset, host: row.destinationHost, writeKey: open(row.destinationWriteKey, 'destination_write_key') },
       webhook: { user: row.webhookUser, passwords },
       mailjet: row.mailjetApiKey && apiSecret !== undefined ? { apiKey: row.mailjetApiKey, apiSecret } : null,
-      version,
     };
   }
 
