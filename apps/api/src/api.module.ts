@@ -7,6 +7,7 @@ import { QueueModule } from '@app/queue';
 import { SourcesModule } from '@app/sources';
 import { AdminModule } from './admin/admin.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
+import { MailjetRestModule } from './mailjet-rest/mailjet-rest.module';
 import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
 
 @Module({})

@@ -21,7 +21,7 @@ export class AdminController {
   @Get('status')
   @ApiOperation({ summary: 'Counts by status and type, queue counts, oldest pending event, throughput, recent failure reasons; ?source= for one source' })
   async status(@Query() { source }: StatusQuery): Promise<AdminStatus> {
-    return this.statusService.status((await this.sources.sourceIdOf(source)) ?? null);
+    return this.statusService.status((await this.sources.sourceIdOf(source)) ?? null, source);
   }
 
   @Get('events')

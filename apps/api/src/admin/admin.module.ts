@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SegmentMappingModule } from '@app/segment';
+import { MailjetRestModule } from '../mailjet-rest/mailjet-rest.module';
 import { OutboxModule } from '../outbox/outbox.module';
 import { AdminController } from './admin.controller';
 import { EventAdminService } from './event-admin.service';
@@ -8,7 +9,7 @@ import { SourcesController } from './sources.controller';
 import { StatusService } from './status.service';
 
 @Module({
-  imports: [OutboxModule, SegmentMappingModule],
+  imports: [OutboxModule, SegmentMappingModule, MailjetRestModule],
   controllers: [AdminController, SourcesController],
   providers: [EventAdminService, StatusService, SourceAdminService],
 })

@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { EventStatsRepository, EventStatus } from '@app/database';
 import { withTimeout } from '@app/common';
 import { MAILJET_EVENTS_QUEUE } from '@app/queue';
+import { CallbackCheck, MailjetCallbacks } from '../mailjet-rest/mailjet-callbacks.service';
 
 const QUEUE_TIMEOUT_MS = 2000;
 
@@ -21,6 +22,8 @@ export interface AdminStatus {
   oldestPendingAgeSeconds: number | null;
   forwarded: { lastMinute: number; lastHour: number };
   recentFailureReasons: Array<{ reason: string; count: number }>;
+  /** Per source with Mailjet API keys: what the last check of its callbacks found (dead or missing ones). */
+  mailjet: { callbacks: CallbackCheck[] };
 }
 
 @Injectable()
@@ -28,6 +31,7 @@ export class StatusService {
   constructor(
     private readonly stats: EventStatsRepository,
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
+    private readonly callbacks: MailjetCallbacks,
   ) {}
 
   /**
@@ -35,7 +39,7 @@ export class StatusService {
    * every source, or of one (`sourceId`): the queue is shared, so its job counts are the whole
    * queue's, and `queue.events` the source's queued events.
    */
-  async status(sourceId: number | null = null): Promise<AdminStatus> {
+  async status(sourceId: number | null = null, sourceSlug?: string): Promise<AdminStatus> {
     const [stats, jobs] = await Promise.all([this.stats.stats(sourceId), this.queueCounts()]);
     const byStatus = Object.fromEntries(Object.values(EventStatus).map((status) => [status, 0])) as Record<EventStatus, number>;
     const byType: Record<string, number> = {};
@@ -52,6 +56,7 @@ export class StatusService {
       oldestPendingAgeSeconds: oldest ? Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000)) : null,
       forwarded: { lastMinute: stats.forwardedLastMinute, lastHour: stats.forwardedLastHour },
       recentFailureReasons: stats.recentFailureReasons,
+      mailjet: { callbacks: this.callbacks.lastChecks().filter((check) => sourceSlug === undefined || check.source === sourceSlug) },
     };
   }
 

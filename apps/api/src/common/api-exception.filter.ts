@@ -1,7 +1,8 @@
-import { ArgumentsHost, Catch, HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { ArgumentsHost, BadGatewayException, Catch, HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '@app/database';
+import { MailjetApiError } from '@app/mailjet-api';
 import { isRedisUnavailable } from '@app/queue';
 
 // By shape rather than `instanceof Error`: errors made by Node itself come from another realm under Jest.
@@ -16,7 +17,8 @@ function isClientAbort(error: unknown): boolean {
 
 /**
  * Errors that are nobody's bug: PostgreSQL or Redis unreachable answers `503` with a readable
- * message (the operator retries once it is back), and a client that hung up mid-request is noted
+ * message (the operator retries once it is back), Mailjet's REST API refusing or failing answers
+ * `502` with what Mailjet said (its keys masked), and a client that hung up mid-request is noted
  * at debug (there is no one left to answer). Everything else goes to Nest's own handling.
  */
 @Catch()
@@ -30,6 +32,10 @@ export class ApiExceptionFilter extends BaseExceptionFilter {
     if (isClientAbort(exception)) {
       this.logger.debug(`${what}: the client went away before sending the whole request`);
       return;
+    }
+    if (exception instanceof MailjetApiError) {
+      this.logger.warn(`${what}: ${exception.message}`);
+      return super.catch(new BadGatewayException(exception.message), host);
     }
     const unavailable = isRedisUnavailable(exception) ? 'Redis' : isDatabaseUnavailable(exception) ? 'PostgreSQL' : undefined;
     if (unavailable === undefined) return super.catch(exception, host);
