@@ -126,6 +126,12 @@ export class AppConfig {
     };
   }
 
+  /** What the worker adds from Mailjet's REST API, and how long it may wait for it. */
+  get mailjetEnrichment(): { subject: boolean; list: boolean; timeoutMs: number } {
+    const kinds = this.environment.MAILJET_ENRICH.split(',');
+    return { subject: kinds.includes('subject'), list: kinds.includes('list'), timeoutMs: this.environment.MAILJET_ENRICH_TIMEOUT_MS };
+  }
+
   /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */
   createLogger(): ConsoleLogger {
     return createJsonLogger(this.logLevels);

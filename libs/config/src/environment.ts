@@ -156,6 +156,17 @@ export class Environment {
   @Max(3600)
   BACKFILL_TIME_TOLERANCE_SECONDS = 2;
 
+  /** Opt-in enrichment from Mailjet's REST API: `subject` (email_subject), `list` (list_name), or both, comma-separated. */
+  @Matches(/^((subject|list)(,(subject|list))*)?$/, { message: 'MAILJET_ENRICH must be subject, list or subject,list' })
+  MAILJET_ENRICH = '';
+
+  /** Enrichment never holds an event back longer than this. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(60_000)
+  MAILJET_ENRICH_TIMEOUT_MS = 2000;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -5,6 +5,7 @@ import { EventStatsRepository } from './event-stats.repository';
 import { ForwardingEventRepository } from './forwarding-event.repository';
 import { IdentityRepository } from './identity.repository';
 import { IngestEventRepository } from './ingest-event.repository';
+import { MailjetLookupRepository } from './mailjet-lookup.repository';
 import { PrismaService } from './prisma.service';
 import { TransactionRunner } from './transaction-runner';
 
@@ -17,6 +18,7 @@ const PROVIDERS = [
   IdentityRepository,
   EventStatsRepository,
   BackfillRepository,
+  MailjetLookupRepository,
 ];
 
 @Global()

@@ -7,6 +7,7 @@ export * from './forwarding-event.repository';
 export * from './generated/prisma/enums';
 export * from './identity.repository';
 export * from './ingest-event.repository';
+export * from './mailjet-lookup.repository';
 export * from './prisma.service';
 export * from './statement-batcher';
 export * from './stored-event';

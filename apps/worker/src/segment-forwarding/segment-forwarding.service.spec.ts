@@ -9,6 +9,7 @@ import { KnownSource } from '@app/sources';
 import { MAILJET_SAMPLES } from '../../../../test/fixtures/mailjet-samples';
 import { DestinationGate } from './destination-gate';
 import { Destination, Destinations } from './destinations.service';
+import { Enrichment } from './enrichment.service';
 import {
   Attempt,
   DeliveredButNotRecordedError,
@@ -135,6 +136,7 @@ describe('SegmentForwardingService', () => {
         SegmentForwardingService,
         ForwardingEventRepository,
         Destinations,
+        { provide: Enrichment, useValue: { enrich: async () => undefined } },
         TrackCallFactory,
         { provide: AppConfig, useValue: configFromEnvironment([], { USER_ID_PAYLOAD_KEY: 'userId' }) },
       ],

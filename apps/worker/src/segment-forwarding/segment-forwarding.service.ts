@@ -5,6 +5,7 @@ import { ForwardEventsJob } from '@app/queue';
 import { DeliveryResult, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
 import { Admission, DestinationVerdict } from './destination-gate';
 import { Destination, Destinations, SourceUnreadableError, UnknownSourceError } from './destinations.service';
+import { Enrichment } from './enrichment.service';
 
 // A source whose secrets this worker cannot open: its jobs look again this often, without spending an attempt.
 const UNREADABLE_RETRY_MS = 30_000;
@@ -96,6 +97,7 @@ export class SegmentForwardingService {
     private readonly events: ForwardingEventRepository,
     private readonly trackCalls: TrackCallFactory,
     private readonly destinations: Destinations,
+    private readonly enrichment: Enrichment,
   ) {}
 
   /**
@@ -164,6 +166,7 @@ export class SegmentForwardingService {
       }
     }
 
+    await this.enrichment.enrich(toSend);
     const { sent, waitUntil } = await this.deliverPerSource(toSend, passages);
     const deliveredNow = new Map<bigint, string>();
     let retryable: SegmentDeliveryError | undefined;
