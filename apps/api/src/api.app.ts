@@ -2,18 +2,20 @@ import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Secret } from '@app/common';
 import { AppConfig } from '@app/config';
 import { jsonNestingDepth } from '@app/mailjet';
 import { BRIDGE_VERSION } from '@app/segment';
-import { KnownSource, SourceDirectory } from '@app/sources';
+import { BridgeMetrics } from '@app/metrics';
+import { DEFAULT_SOURCE_SLUG, KnownSource, SourceDirectory } from '@app/sources';
 import { mountQueueDashboard, QUEUE_DASHBOARD_PATH } from './admin/queue-dashboard';
 import { ApiModule } from './api.module';
-import { Secret } from './common/authorization';
 import { AdminTokenDoor, BasicCredentialsDoor, Door, guardDoors, Refusal, RotatingCredentialsDoor } from './common/request-authentication';
 import { discardUnreadBodies } from './common/unread-body';
 import { MAILJET_WEBHOOK_PATH, SOURCE_WEBHOOK_PATH } from './mailjet-webhook/mailjet-webhook.controller';
 
+const METRICS_PATH = '/metrics';
 /** Swagger UI here, the OpenAPI document at `-json` and `-yaml` beside it. */
 const DOCS_PATH = '/docs';
 /** Admin bodies are a few levels deep; deeper ones are refused before anything walks them. */
@@ -62,7 +64,8 @@ function doorsOf(config: AppConfig, directory: () => SourceDirectory | undefined
   return (route, request) => {
     if (route === MAILJET_WEBHOOK_PATH) return mailjet;
     if (route === SOURCE_WEBHOOK_PATH) return sourceDoorOf(request);
-    if (route.startsWith('/health/')) return 'open';
+    // Its own bearer token (METRICS_TOKEN), checked by the metrics controller.
+    if (route.startsWith('/health/') || route === METRICS_PATH) return 'open';
     if (under(route, QUEUE_DASHBOARD_PATH) || under(route, DOCS_PATH) || route.startsWith(`${DOCS_PATH}-`)) return adminInBrowser;
     return admin;
   };
@@ -87,6 +90,18 @@ function registerBodyParsers(adapter: FastifyAdapter, bodyLimit: number): void {
     } catch (error) {
       done(new BadRequestException(`body is not valid JSON: ${(error as Error).message}`), undefined);
     }
+  });
+}
+
+/** msb_webhook_requests_total: every answer of a callback URL, by source (an unknown slug is `unknown`: labels stay bounded) and status. */
+function countWebhookRequests(instance: FastifyInstance, metrics: BridgeMetrics, sources: SourceDirectory): void {
+  instance.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== MAILJET_WEBHOOK_PATH && route !== SOURCE_WEBHOOK_PATH) return;
+    const { slug } = request.params as { slug?: string };
+    const known = slug === undefined || sources.bySlug(slug) !== undefined || sources.unreadable().some((source) => source.slug === slug);
+    const source = slug === undefined ? DEFAULT_SOURCE_SLUG : known ? slug : 'unknown';
+    metrics.webhookRequests.inc({ source, code: String(reply.statusCode) });
   });
 }
 
@@ -130,6 +145,7 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
     bodyParser: false,
   });
   directory = app.get(SourceDirectory);
+  countWebhookRequests(adapter.getInstance(), app.get(BridgeMetrics), app.get(SourceDirectory));
   app.useSecurityHeaders({
     contentSecurityPolicy: { directives: { frameAncestors: ["'none'"], upgradeInsecureRequests: null } },
     xFrameOptions: { action: 'deny' },

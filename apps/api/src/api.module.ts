@@ -3,6 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
+import { MetricsModule } from '@app/metrics';
 import { QueueModule } from '@app/queue';
 import { SourcesModule } from '@app/sources';
 import { AdminModule } from './admin/admin.module';
@@ -20,6 +21,7 @@ export class ApiModule {
         DatabaseModule,
         QueueModule.forRoot('producer'),
         HealthModule,
+        MetricsModule,
         SourcesModule,
         MailjetWebhookModule,
         AdminModule,

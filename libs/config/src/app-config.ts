@@ -72,6 +72,11 @@ export class AppConfig {
     return this.environment.SEGMENT_WRITE_KEY;
   }
 
+  /** The bearer token of /metrics: METRICS_TOKEN, else ADMIN_TOKEN; undefined when neither is set (the worker may have none). */
+  get metricsToken(): string | undefined {
+    return this.environment.METRICS_TOKEN ?? this.environment.ADMIN_TOKEN;
+  }
+
   get adminToken(): string {
     return this.required('ADMIN_TOKEN');
   }

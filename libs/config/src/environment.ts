@@ -52,6 +52,12 @@ export class Environment {
   @LongEnough()
   ADMIN_TOKEN?: string;
 
+  /** Bearer token for /metrics on the api and the worker; the admin token when not set. */
+  @IsOptional()
+  @IsString()
+  @LongEnough()
+  METRICS_TOKEN?: string;
+
   @IsOptional()
   @IsString()
   @IsNotEmpty()

@@ -13,6 +13,8 @@ export interface EventForForwarding extends StoredMailjetEvent {
   parked: boolean;
   /** Its source was deleted: it will never be forwarded. */
   sourceDeleted: boolean;
+  /** When it was stored, in Unix seconds (with milliseconds). */
+  receivedAt: number;
   /** The event that owns the dedupe key: this one, or a duplicate that came first; null if not to forward or without a key. */
   dedupeOwner: bigint | null;
   /** The userId mapped to the recipient's email through the admin API, if any. */
@@ -38,7 +40,7 @@ export type EventOutcome =
 const CLAIM_FOR_FORWARDING = `
   with e as (
     select m.id, m.payload::text as payload, m.event_type, m.status, m.email, m.message_id, m.event_time, m.dedupe_key,
-           m.attempts, m.source_id, s.paused, s.deleted_at is not null as source_deleted,
+           m.attempts, m.source_id, s.paused, s.deleted_at is not null as source_deleted, m.received_at,
            coalesce(m.job_id, 'event-' || m.id) = $2 as in_this_job
     from mailjet_events m join sources s on s.id = m.source_id
     where m.id = any($1::bigint[])
@@ -59,7 +61,7 @@ const CLAIM_FOR_FORWARDING = `
   select e.id::text, e.payload, e.event_type as "eventType", e.status::text as status, e.email,
          e.message_id as "messageId", extract(epoch from e.event_time)::float8 as "eventTime",
          e.dedupe_key as "dedupeKey", e.attempts, e.source_id as "sourceId", e.in_this_job as "inThisJob",
-         p.id is not null as parked, e.source_deleted as "sourceDeleted",
+         p.id is not null as parked, e.source_deleted as "sourceDeleted", extract(epoch from e.received_at)::float8 as "receivedAt",
          c.event_id is not null as claimed, i.user_id as "storedUserId"
   from e
   left join parked p on p.id = e.id

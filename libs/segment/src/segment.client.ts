@@ -103,10 +103,12 @@ class SegmentHttpClient implements HTTPClient {
   constructor(
     private readonly writeKey: string,
     private readonly requestTimeoutMs: number,
+    private readonly observe: RequestObserver,
   ) {}
 
   async makeRequest(request: HTTPClientRequest): Promise<HTTPResponse> {
     let response: Response;
+    const started = performance.now();
     try {
       response = await fetch(request.url, {
         method: request.method,
@@ -115,9 +117,11 @@ class SegmentHttpClient implements HTTPClient {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
+      this.observe('error', (performance.now() - started) / 1000);
       throw this.unreachable(error);
     }
     const body = await bodyPrefixOf(response);
+    this.observe(String(response.status), (performance.now() - started) / 1000);
     if (response.status >= 200 && response.status < 300) {
       return { status: response.status, statusText: response.statusText, headers: response.headers };
     }
@@ -139,6 +143,9 @@ class SegmentHttpClient implements HTTPClient {
   }
 }
 
+/** What one request to the destination ended with: its HTTP status or `error`, and its duration in seconds. */
+export type RequestObserver = (code: string, seconds: number) => void;
+
 export interface SegmentClientOptions {
   writeKey: string;
   host: string;
@@ -149,6 +156,8 @@ export interface SegmentClientOptions {
   maxBatchSize: number;
   /** How long one request to Segment may take, answer included; 10 s unless set. */
   requestTimeoutMs?: number;
+  /** Told of every request: the HTTP status (`error` when no answer came) and how long it took. */
+  observe?: RequestObserver;
 }
 
 // A request of 100 events of this size, with what the SDK adds to each, stays under 480 KB.
@@ -182,7 +191,7 @@ class SdkChannel {
       flushAt,
       flushInterval: FLUSH_INTERVAL_MS,
       httpRequestTimeout: requestTimeoutMs,
-      httpClient: new SegmentHttpClient(options.writeKey, requestTimeoutMs),
+      httpClient: new SegmentHttpClient(options.writeKey, requestTimeoutMs, options.observe ?? (() => undefined)),
     });
     // The SDK's per-call callback is held back until 300 ms after the call (a browser-minded
     // minimum), which caps a worker at a few hundred events a second; its delivery events are not.

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parseAuthorization, Secret } from './authorization';
+import { parseAuthorization, Secret } from '@app/common';
 
 /** One credential check, and the challenge a `401` carries to say what to send. */
 export interface Door {

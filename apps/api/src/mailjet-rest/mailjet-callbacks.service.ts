@@ -2,11 +2,13 @@ import { ConflictException, Injectable, Logger, OnApplicationBootstrap, OnModule
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENT_TYPES, MailjetEventType } from '@app/mailjet';
 import { EventCallbackUrl } from '@app/mailjet-api';
+import { BridgeMetrics } from '@app/metrics';
 import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
 const RESOURCE = 'eventcallbackurl';
 /** Grouped events: one POST with an array, at most once a second. */
 const GROUPED = 2;
+const FIRST_CHECK_AFTER_MS = 30_000;
 /** The query parameter that changes a suspended callback's URL, which is what revives it; the callback ignores it. */
 const REARM_PARAMETER = 'rearm';
 
@@ -89,19 +91,39 @@ export class MailjetCallbacks implements OnApplicationBootstrap, OnModuleDestroy
   private readonly logger = new Logger(MailjetCallbacks.name);
   private readonly checks = new Map<string, CallbackCheck>();
   private timer?: NodeJS.Timeout;
+  private firstCheck?: NodeJS.Timeout;
   private checking?: Promise<void>;
 
   constructor(
     private readonly accounts: MailjetAccounts,
     private readonly config: AppConfig,
+    private readonly metrics: BridgeMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
+    // The first check soon after start, so that a suspended callback shows without waiting a whole interval.
+    this.firstCheck = setTimeout(() => void this.checkAll(), FIRST_CHECK_AFTER_MS);
+    this.firstCheck.unref();
     this.timer = setInterval(() => void this.checkAll(), this.config.mailjetApi.callbackCheckMs);
     this.timer.unref();
+    this.metrics.sharedGauge(
+      'msb_mailjet_callback_up',
+      "Whether Mailjet's callback of each event type to this source is alive (1), or suspended or missing (0), as last checked",
+      ['source', 'type'],
+      async () =>
+        this.lastChecks()
+          .filter((check) => check.error === undefined)
+          .flatMap((check) =>
+            MAILJET_EVENT_TYPES.map((type) => ({
+              labels: { source: check.source, type },
+              value: check.dead.includes(type) || check.missing.includes(type) ? 0 : 1,
+            })),
+          ),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
+    clearTimeout(this.firstCheck);
     clearInterval(this.timer);
     await this.checking;
   }

@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { isDatabaseUnavailable } from '@app/database';
 import { MailjetBodyError, parseMailjetBody, toEventRecord } from '@app/mailjet';
+import { BridgeMetrics, typeLabel } from '@app/metrics';
 import { scopedDedupeKey } from '@app/sources';
 import { GroupCommitWriter } from './group-commit.service';
 
@@ -14,7 +15,10 @@ export interface IngestResult {
 export class MailjetWebhookService {
   private readonly logger = new Logger(MailjetWebhookService.name);
 
-  constructor(private readonly writer: GroupCommitWriter) {}
+  constructor(
+    private readonly writer: GroupCommitWriter,
+    private readonly metrics: BridgeMetrics,
+  ) {}
 
   /**
    * Stores every event of a callback body (with those of concurrent callbacks, in one statement)
@@ -46,6 +50,20 @@ export class MailjetWebhookService {
       this.logger.error(`PostgreSQL refused ${records.length} event(s), answering 500: ${reason}`);
       throw new InternalServerErrorException('the events could not be stored; nothing was stored, the reason is in the api log');
     }
+    this.count(source.slug, records);
     return { received: records.length, accepted: queueable.length, invalid: records.length - queueable.length };
+  }
+
+  /** msb_events_received_total, once per (type, outcome) of the callback. */
+  private count(source: string, records: ReadonlyArray<{ eventType: string; invalidReason: string | null }>): void {
+    const counts = new Map<string, number>();
+    for (const record of records) {
+      const key = `${typeLabel(record.eventType)} ${record.invalidReason === null ? 'accepted' : 'invalid'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    for (const [key, count] of counts) {
+      const [type, outcome] = key.split(' ');
+      this.metrics.eventsReceived.inc({ source, type, outcome }, count);
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@app/config';
+import { BridgeMetrics } from '@app/metrics';
 import { SegmentClient } from '@app/segment';
 import { KnownSource, SourceDirectory } from '@app/sources';
 import { DestinationGate } from './destination-gate';
@@ -45,6 +46,7 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly sources: SourceDirectory,
     private readonly config: AppConfig,
+    private readonly metrics: BridgeMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -87,7 +89,15 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
       const concurrency = this.config.workerConcurrency;
       entry = {
         key: keyOf(source),
-        client: new SegmentClient({ writeKey, host, maxBatchSize: Math.min(concurrency, 100) }),
+        client: new SegmentClient({
+          writeKey,
+          host,
+          maxBatchSize: Math.min(concurrency, 100),
+          observe: (code, seconds) => {
+            this.metrics.destinationRequests.inc({ source: source.slug, code });
+            this.metrics.destinationRequestDuration.observe({ source: source.slug }, seconds);
+          },
+        }),
         gate: new DestinationGate(concurrency, this.config.retryPolicy.backoffMs),
       };
       entry.gate.shareWith(this.sources.all().filter((known) => !known.deleted).length);

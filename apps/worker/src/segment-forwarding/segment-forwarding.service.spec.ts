@@ -5,7 +5,8 @@ import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepositor
 import { MailjetEventType, parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { ForwardEventsJob } from '@app/queue';
 import { DeliveryResult, SegmentClient, SegmentDeliveryError, SegmentTrackCall, segmentMessageIdOf, TrackCallFactory } from '@app/segment';
-import { KnownSource } from '@app/sources';
+import { BridgeMetrics } from '@app/metrics';
+import { KnownSource, SourceDirectory } from '@app/sources';
 import { MAILJET_SAMPLES } from '../../../../test/fixtures/mailjet-samples';
 import { DestinationGate } from './destination-gate';
 import { Destination, Destinations } from './destinations.service';
@@ -41,6 +42,7 @@ function stored(type: MailjetEventType, id: bigint, fields: Partial<EventForForw
     inThisJob: true,
     parked: false,
     sourceDeleted: false,
+    receivedAt: 1700000000,
     dedupeOwner: id,
     storedUserId: null,
     ...fields,
@@ -137,6 +139,8 @@ describe('SegmentForwardingService', () => {
         ForwardingEventRepository,
         Destinations,
         { provide: Enrichment, useValue: { enrich: async () => undefined } },
+        { provide: SourceDirectory, useValue: { byId: (id: number) => ({ id, slug: id === 1 ? 'default' : `source-${id}` }) } },
+        BridgeMetrics,
         TrackCallFactory,
         { provide: AppConfig, useValue: configFromEnvironment([], { USER_ID_PAYLOAD_KEY: 'userId' }) },
       ],

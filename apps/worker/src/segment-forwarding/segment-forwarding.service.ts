@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepository } from '@app/database';
 import { UnrecoverableError } from 'bullmq';
+import { EventForForwarding, EventOutcome, EventStatus, ForwardingEventRepository } from '@app/database';
+import { BridgeMetrics, typeLabel } from '@app/metrics';
 import { ForwardEventsJob } from '@app/queue';
 import { DeliveryResult, SegmentDeliveryError, SegmentTrackCall, TrackCallFactory, UnmappableEventError } from '@app/segment';
+import { SourceDirectory } from '@app/sources';
 import { Admission, DestinationVerdict } from './destination-gate';
 import { Destination, Destinations, SourceUnreadableError, UnknownSourceError } from './destinations.service';
 import { Enrichment } from './enrichment.service';
@@ -98,6 +100,8 @@ export class SegmentForwardingService {
     private readonly trackCalls: TrackCallFactory,
     private readonly destinations: Destinations,
     private readonly enrichment: Enrichment,
+    private readonly sources: SourceDirectory,
+    private readonly metrics: BridgeMetrics,
   ) {}
 
   /**
@@ -169,6 +173,8 @@ export class SegmentForwardingService {
     await this.enrichment.enrich(toSend);
     const { sent, waitUntil } = await this.deliverPerSource(toSend, passages);
     const deliveredNow = new Map<bigint, string>();
+    /** Failed because no attempt is left (the others failed for good at once: rejected). */
+    const exhausted = new Set<bigint>();
     let retryable: SegmentDeliveryError | undefined;
     let retryableCount = 0;
     sent.forEach(({ event, call, result }) => {
@@ -180,6 +186,7 @@ export class SegmentForwardingService {
       const { error } = result;
       const final = !error.retryable || lastAttempt;
       outcomes.push({ id: event.id, status: final ? EventStatus.failed : EventStatus.queued, reason: error.message });
+      if (final && error.retryable) exhausted.add(event.id);
       if (error.retryable) {
         retryableCount++;
         // The longest Retry-After asked for is the one to wait.
@@ -193,6 +200,7 @@ export class SegmentForwardingService {
       if (deliveredNow.size > 0) throw new DeliveredButNotRecordedError(deliveredNow, error);
       throw error;
     }
+    this.count(outcomes, events, exhausted);
     if (retryable) throw new RetryableEventsError(retryableCount, retryable);
     if (waitUntil) throw new DestinationWaitError(waitUntil.retryAt, waitUntil.reason);
     const failed = outcomes.filter((outcome) => outcome.status === EventStatus.failed);
@@ -200,6 +208,24 @@ export class SegmentForwardingService {
     if (failed.length > 0) throw new UnrecoverableError(`${failed.length} of ${events.length} event(s) failed: ${(failed[0] as { reason: string }).reason}`);
     const count = (status: EventStatus) => outcomes.filter((outcome) => outcome.status === status).length;
     return { forwarded: count(EventStatus.forwarded), duplicate: count(EventStatus.duplicate), skipped, parked };
+  }
+
+  /** The job's recorded outcomes, in the worker's metrics. */
+  private count(outcomes: readonly EventOutcome[], events: readonly EventForForwarding[], exhausted: ReadonlySet<bigint>): void {
+    const byId = new Map(events.map((event) => [event.id, event]));
+    const now = Date.now() / 1000;
+    for (const outcome of outcomes) {
+      const event = byId.get(outcome.id)!;
+      const source = this.sources.byId(event.sourceId)?.slug ?? String(event.sourceId);
+      if (outcome.status === EventStatus.forwarded) {
+        this.metrics.eventsForwarded.inc({ source, type: typeLabel(event.eventType) });
+        this.metrics.eventDelivery.observe({ source }, Math.max(0, now - event.receivedAt));
+      } else if (outcome.status === EventStatus.duplicate) {
+        this.metrics.eventsDuplicate.inc({ source });
+      } else if (outcome.status === EventStatus.failed) {
+        this.metrics.eventsFailed.inc({ source, reason: exhausted.has(outcome.id) ? 'attempts_exhausted' : 'rejected' });
+      }
+    }
   }
 
   /**
