@@ -40,7 +40,7 @@ const IsEventId = (message: string) =>
  * server's time zone.
  */
 const CALENDAR_TIMESTAMP = /^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
-const IsTimestamp = () =>
+export const IsTimestamp = () =>
   ValidateBy({
     name: 'isTimestamp',
     validator: {
