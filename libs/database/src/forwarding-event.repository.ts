@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { boundedText } from '@app/common';
+import { AppConfig } from '@app/config';
 import { EventStatus } from './generated/prisma/enums';
 import { PrismaService } from './prisma.service';
 import { compareIds, StoredMailjetEvent } from './stored-event';
@@ -37,10 +38,13 @@ export type EventOutcome =
 // recipients' stored userIds along. A row that an api of the version before group jobs queued names no
 // job: its job is `event-<id>`. Events of a paused source are parked instead (job 'paused', still
 // `queued`), unless Segment already has them ($3); those of a deleted source claim nothing.
+// `near`: where a source was ever backfilled, the same event may have come twice by different ways
+// (webhook and backfill) with times a second apart, hence different dedupe keys: an event with an
+// earlier one of the other origin, same message, type (and link) within $4 seconds, is its duplicate.
 const CLAIM_FOR_FORWARDING = `
   with e as (
     select m.id, m.payload::text as payload, m.event_type, m.status, m.email, m.message_id, m.event_time, m.dedupe_key,
-           m.attempts, m.source_id, s.paused, s.deleted_at is not null as source_deleted, m.received_at,
+           m.attempts, m.source_id, s.paused, s.deleted_at is not null as source_deleted, m.received_at, m.origin,
            coalesce(m.job_id, 'event-' || m.id) = $2 as in_this_job
     from mailjet_events m join sources s on s.id = m.source_id
     where m.id = any($1::bigint[])
@@ -50,10 +54,21 @@ const CLAIM_FOR_FORWARDING = `
     where m.id = e.id and e.in_this_job and e.paused and e.status = 'queued' and not (e.id = any($3::bigint[]))
       and m.status = 'queued' and coalesce(m.job_id, 'event-' || m.id) = $2
     returning m.id
+  ), near as (
+    select e.id, min(o.id) as owner
+    from e join mailjet_events o
+      on o.message_id = e.message_id and o.source_id = e.source_id and o.event_type = e.event_type
+     and o.id < e.id and o.origin <> e.origin and o.status not in ('invalid', 'duplicate')
+     and o.event_time between e.event_time - make_interval(secs => $4) and e.event_time + make_interval(secs => $4)
+     and (e.event_type <> 'click' or right(o.dedupe_key, 16) = right(e.dedupe_key, 16))
+    where e.in_this_job and e.status = 'queued' and e.message_id is not null
+      and exists (select 1 from backfills b where b.source_id = e.source_id)
+    group by e.id
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
     where in_this_job and status = 'queued' and dedupe_key is not null and not paused and not source_deleted
+      and id not in (select id from near)
     order by dedupe_key
     on conflict (dedupe_key) do nothing
     returning event_id
@@ -62,9 +77,10 @@ const CLAIM_FOR_FORWARDING = `
          e.message_id as "messageId", extract(epoch from e.event_time)::float8 as "eventTime",
          e.dedupe_key as "dedupeKey", e.attempts, e.source_id as "sourceId", e.in_this_job as "inThisJob",
          p.id is not null as parked, e.source_deleted as "sourceDeleted", extract(epoch from e.received_at)::float8 as "receivedAt",
-         c.event_id is not null as claimed, i.user_id as "storedUserId"
+         c.event_id is not null as claimed, n.owner::text as "nearOwner", i.user_id as "storedUserId"
   from e
   left join parked p on p.id = e.id
+  left join near n on n.id = e.id
   left join claimed c on c.event_id = e.id
   left join identities i on i.email = lower(e.email)
   order by e.id`;
@@ -89,7 +105,10 @@ const RECORD_OUTCOMES = `
 /** What the worker reads and writes: a job's events, their claims and their outcomes. */
 @Injectable()
 export class ForwardingEventRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly config: AppConfig,
+  ) {}
 
   /**
    * Loads a job's events and, for those the job is to forward, claims their dedupe keys:
@@ -98,12 +117,17 @@ export class ForwardingEventRepository {
    * committed yet, or never will be (their callback was rolled back).
    */
   async claim(jobId: string, ids: readonly bigint[], delivered: readonly bigint[] = []): Promise<EventForForwarding[]> {
-    type Row = Omit<EventForForwarding, 'id' | 'dedupeOwner'> & { id: string; claimed: boolean };
-    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [ids.map(String), jobId, delivered.map(String)]);
+    type Row = Omit<EventForForwarding, 'id' | 'dedupeOwner'> & { id: string; claimed: boolean; nearOwner: string | null };
+    const { rows } = await this.prisma.pool.query<Row>(CLAIM_FOR_FORWARDING, [
+      ids.map(String),
+      jobId,
+      delivered.map(String),
+      this.config.mailjetApi.backfillToleranceSeconds,
+    ]);
     // Only a `queued` row is still to forward: its job may be on a retry after the others ended.
-    const toForward = (row: Omit<Row, 'claimed'>) =>
+    const toForward = (row: Omit<Row, 'claimed' | 'nearOwner'>) =>
       row.inThisJob && row.dedupeKey !== null && row.status === EventStatus.queued && !row.parked && !row.sourceDeleted;
-    const contested = rows.filter((row) => toForward(row) && !row.claimed);
+    const contested = rows.filter((row) => toForward(row) && !row.claimed && row.nearOwner === null);
     const owners = new Map<string, string>();
     if (contested.length > 0) {
       // A separate statement: its snapshot sees the claims that made ours conflict.
@@ -112,8 +136,8 @@ export class ForwardingEventRepository {
       ]);
       for (const owner of earlier.rows) owners.set(owner.dedupe_key, owner.event_id);
     }
-    return rows.map(({ claimed, ...row }) => {
-      const owner = !toForward(row) ? undefined : claimed ? row.id : owners.get(row.dedupeKey!);
+    return rows.map(({ claimed, nearOwner, ...row }) => {
+      const owner = !toForward(row) ? undefined : claimed ? row.id : (nearOwner ?? owners.get(row.dedupeKey!));
       return { ...row, id: BigInt(row.id), dedupeOwner: owner === undefined ? null : BigInt(owner) };
     });
   }

@@ -27,6 +27,18 @@ export interface EventJob {
   eventIds: bigint[];
 }
 
+/** The jobs that inserted events name, each with its events in order; junk (no job) left out. */
+export function jobsOf(inserted: readonly InsertedEvent[]): EventJob[] {
+  const jobs = new Map<string, EventJob>();
+  for (const { id, sourceId, jobId } of inserted) {
+    if (jobId === null) continue;
+    const job = jobs.get(jobId);
+    if (job) job.eventIds.push(id);
+    else jobs.set(jobId, { jobId, sourceId, eventIds: [id] });
+  }
+  return [...jobs.values()];
+}
+
 /** A queued event and the job its row names. */
 export interface QueuedEvent {
   id: bigint;

@@ -2,14 +2,12 @@ import { BadRequestException, Injectable, Logger, NotFoundException, OnApplicati
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AppConfig } from '@app/config';
-import { BackfillRepository, BackfillRow, IngestEventRepository, IngestRecord, isDatabaseUnavailable, TransactionRunner } from '@app/database';
+import { BackfillRepository, BackfillRow, IngestEventRepository, IngestRecord, isDatabaseUnavailable, jobsOf, TransactionRunner } from '@app/database';
 import { parseMailjetBody, toEventRecord } from '@app/mailjet';
-import { ClickStatisticsRow, MailjetApiError, MailjetMessage, MessageHistoryRow } from '@app/mailjet-api';
+import { ClickStatisticsRow, eventsOfHistory, knownEvents, MailjetApiError, MailjetMessage, MessageHistoryRow } from '@app/mailjet-api';
 import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { KnownSource, scopedDedupeKey, SourceDirectory } from '@app/sources';
-import { jobsOf } from '../mailjet-webhook/group-commit.service';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
-import { eventsOfHistory, knownEvents } from './history-events.mapper';
 import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
 // A running backfill renews its lease this often; a lease not renewed for LEASE_MS is taken over.

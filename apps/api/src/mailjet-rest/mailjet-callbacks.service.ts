@@ -1,8 +1,10 @@
 import { ConflictException, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENT_TYPES, MailjetEventType } from '@app/mailjet';
-import { EventCallbackUrl } from '@app/mailjet-api';
+import { EventCallbackUrl, MailjetApiError } from '@app/mailjet-api';
 import { BridgeMetrics } from '@app/metrics';
+import { DEFAULT_SOURCE_SLUG } from '@app/sources';
+import { MAILJET_WEBHOOK_PATH } from '../mailjet-webhook/mailjet-webhook.controller';
 import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
 const RESOURCE = 'eventcallbackurl';
@@ -45,14 +47,17 @@ export interface CallbackCheck {
   error?: string;
 }
 
-/** A URL with the password of its credentials replaced by `***`. */
+/** A URL with the password of its credentials, and the values of its query (tokens, keys), replaced by `***`. */
 export function maskedUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (name !== REARM_PARAMETER) parsed.searchParams.set(name, '***');
+    }
+    return parsed.toString().replaceAll('%2A%2A%2A', '***');
   } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/\?.*$/, '?***');
   }
 }
 
@@ -128,59 +133,84 @@ export class MailjetCallbacks implements OnApplicationBootstrap, OnModuleDestroy
     await this.checking;
   }
 
-  /** What the last checks found, per source with Mailjet keys. */
+  /** What the last checks found, per source that has Mailjet keys now. */
   lastChecks(): CallbackCheck[] {
-    return [...this.checks.values()];
+    const current = new Set(this.accounts.all().map((account) => account.source.slug));
+    return [...this.checks.values()].filter((check) => current.has(check.source));
   }
 
   async ensure(slug: string, replace: boolean): Promise<{ callbacks: CallbackOutcome[] }> {
     const account = this.accounts.of(slug);
     const desired = this.desiredUrl(account);
-    const rows = (await account.client.listAll<EventCallbackUrl>(RESOURCE)).filter((row) => !row.IsBackup);
+    let rows = await this.primaryRows(account);
     const callbacks: CallbackOutcome[] = [];
     for (const eventType of MAILJET_EVENT_TYPES) {
-      callbacks.push(await this.ensureOne(account, eventType, rows.find((row) => row.EventType === eventType), desired, replace));
+      try {
+        callbacks.push(await this.ensureOne(account, eventType, rows.find((row) => row.EventType === eventType), desired, replace));
+      } catch (error) {
+        // Made meanwhile (another ensure at the same time): read again, and go on from what is there.
+        if (!(error instanceof MailjetApiError) || error.status !== 400 || error.method !== 'POST') throw error;
+        rows = await this.primaryRows(account);
+        callbacks.push(await this.ensureOne(account, eventType, rows.find((row) => row.EventType === eventType), desired, replace));
+      }
     }
     this.record(account, callbacks.map((c) => ({ eventType: c.eventType, ours: c.action !== 'conflict', status: c.status })));
     return { callbacks };
   }
 
-  async list(slug: string): Promise<{ callbacks: CallbackRow[] }> {
+  /** Mailjet's rows as they are; `ours` is null when PUBLIC_URL is not set (this service's address is unknown). */
+  async list(slug: string): Promise<{ callbacks: Array<Omit<CallbackRow, 'ours'> & { ours: boolean | null }> }> {
     const account = this.accounts.of(slug);
-    const desired = destinationOf(this.desiredUrl(account, false));
     const rows = await account.client.listAll<EventCallbackUrl>(RESOURCE);
-    return {
-      callbacks: rows.map((row) => ({
-        id: row.ID,
-        eventType: row.EventType,
-        url: maskedUrl(row.Url),
-        status: row.Status,
-        version: row.Version,
-        isBackup: row.IsBackup,
-        ours: destinationOf(row.Url) === desired,
-      })),
-    };
+    const ours = this.config.publicUrl ? this.oursTest(account) : () => null;
+    const callbacks = rows.map((row) => ({
+      id: row.ID,
+      eventType: row.EventType,
+      url: maskedUrl(row.Url),
+      status: row.Status,
+      version: row.Version,
+      isBackup: row.IsBackup,
+      ours: ours(row.Url),
+    }));
+    if (this.config.publicUrl) this.record(account, rows.filter((row) => !row.IsBackup).map((row) => ({ eventType: row.EventType, ours: ours(row.Url) === true, status: row.Status })));
+    return { callbacks };
   }
 
-  /** Reads every source's callbacks once; what it finds shows in GET /admin/status. */
+  /** Reads every source's callbacks once; what it finds shows in GET /admin/status and in metrics. Never rejects. */
   checkAll(): Promise<void> {
-    this.checking ??= (async () => {
-      try {
-        for (const account of this.accounts.all()) await this.check(account);
-      } finally {
-        this.checking = undefined;
-      }
-    })();
+    if (!this.checking) {
+      // `.finally` runs after the assignment, even when there is nothing to check.
+      this.checking = this.checkEach().finally(() => (this.checking = undefined));
+    }
     return this.checking;
   }
 
+  private async checkEach(): Promise<void> {
+    for (const account of this.accounts.all()) await this.check(account);
+  }
+
+  private async primaryRows(account: MailjetAccount): Promise<EventCallbackUrl[]> {
+    return (await account.client.listAll<EventCallbackUrl>(RESOURCE)).filter((row) => !row.IsBackup);
+  }
+
+  /** Whether a URL leads to this source's callback: `/webhooks/mailjet/<slug>`, or for `default` the plain `/webhooks/mailjet` too. */
+  private oursTest(account: MailjetAccount): (url: string) => boolean {
+    const own = destinationOf(this.desiredUrl(account, false));
+    const plain = account.source.slug === DEFAULT_SOURCE_SLUG ? destinationOf(`${this.config.publicUrl}${MAILJET_WEBHOOK_PATH}`) : undefined;
+    return (url) => {
+      const destination = destinationOf(url);
+      return destination !== undefined && (destination === own || destination === plain);
+    };
+  }
+
   private async check(account: MailjetAccount): Promise<void> {
-    const desired = destinationOf(this.desiredUrl(account, false));
     try {
-      const rows = (await account.client.listAll<EventCallbackUrl>(RESOURCE)).filter((row) => !row.IsBackup);
+      if (!this.config.publicUrl) throw new Error('PUBLIC_URL is not set: which callbacks lead here cannot be told');
+      const ours = this.oursTest(account);
+      const rows = await this.primaryRows(account);
       this.record(
         account,
-        rows.map((row) => ({ eventType: row.EventType, ours: destinationOf(row.Url) === desired, status: row.Status })),
+        rows.map((row) => ({ eventType: row.EventType, ours: ours(row.Url), status: row.Status })),
       );
       const found = this.checks.get(account.source.slug)!;
       if (found.dead.length > 0) {
@@ -219,7 +249,7 @@ export class MailjetCallbacks implements OnApplicationBootstrap, OnModuleDestroy
       const created = await account.client.create<EventCallbackUrl>(RESOURCE, { EventType: eventType, IsBackup: false, ...fields });
       return { eventType, action: 'created', status: created.Status ?? 'alive' };
     }
-    const ours = destinationOf(row.Url) === destinationOf(desired);
+    const ours = this.oursTest(account)(row.Url);
     if (!ours && !replace) return { eventType, action: 'conflict', status: row.Status, url: maskedUrl(row.Url) };
     const sameCredentials = credentialsOf(row.Url) === credentialsOf(desired);
     if (ours && sameCredentials && Number(row.Version) === GROUPED && row.Status === 'alive') {

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { EventJob, IngestEventRepository, IngestRecord, isDatabaseUnavailable, StatementBatcher, TransactionRunner } from '@app/database';
+import { IngestEventRepository, IngestRecord, isDatabaseUnavailable, jobsOf, StatementBatcher, TransactionRunner } from '@app/database';
 import { MAX_EVENTS_PER_JOB } from '@app/queue';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 
@@ -68,16 +68,4 @@ export class GroupCommitWriter {
     }
     return usableIds;
   }
-}
-
-/** The jobs the inserted events name, each with its events in order. */
-export function jobsOf(inserted: ReadonlyArray<{ id: bigint; sourceId: number; jobId: string | null }>): EventJob[] {
-  const jobs = new Map<string, EventJob>();
-  for (const { id, sourceId, jobId } of inserted) {
-    if (jobId === null) continue;
-    const job = jobs.get(jobId);
-    if (job) job.eventIds.push(id);
-    else jobs.set(jobId, { jobId, sourceId, eventIds: [id] });
-  }
-  return [...jobs.values()];
 }

@@ -21,6 +21,7 @@ export interface BackfillHistoryRow {
 
 /** One row of `/clickstatistics`: where a click went. */
 export interface BackfillClick {
+  MessageID?: string;
   Url: string;
   ClickedAt: string;
 }
@@ -58,7 +59,9 @@ const integer = (value: unknown) => (/^\d{1,20}$/.test(text(value)) ? text(value
  * does not post are left out.
  */
 export function eventsOfHistory(message: BackfillMessage, history: readonly BackfillHistoryRow[], clicks: readonly BackfillClick[]): Array<{ json: string; event: ComparableEvent }> {
-  const unusedClicks = clicks.map((click) => ({ url: click.Url, time: Date.parse(click.ClickedAt) / 1000 }));
+  const unusedClicks = clicks
+    .filter((click) => click.MessageID === undefined || click.MessageID === message.ID)
+    .map((click) => ({ url: click.Url, time: Date.parse(click.ClickedAt) / 1000 }));
   const events: Array<{ json: string; event: ComparableEvent }> = [];
   for (const row of history) {
     const type = WEBHOOK_TYPE_OF[row.EventType];
