@@ -261,6 +261,11 @@ describe('docker-compose.yml, monitoring profile', () => {
     }
   });
 
+  // Scrapes of the worker need a token too, and compose gives it no ADMIN_TOKEN to default to.
+  it.each(APPS)('gives %s the token that Prometheus scrapes with: METRICS_TOKEN, else the admin token', (name) => {
+    expect(services[name].environment!.METRICS_TOKEN).toBe('${METRICS_TOKEN:-${ADMIN_TOKEN}}');
+  });
+
   it('gives Grafana its admin password from a secret, the Prometheus data source and the dashboard', () => {
     expect(compose.secrets.grafana_admin_password).toEqual({ environment: 'GRAFANA_ADMIN_PASSWORD' });
     expect(services.grafana.secrets).toEqual([{ source: 'grafana_admin_password', mode: 0o444 }]);
