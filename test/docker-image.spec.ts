@@ -12,17 +12,24 @@ const NODE_LTS_MAJOR = 26;
 interface ComposeService {
   image?: string;
   build?: unknown;
+  profiles?: string[];
   command?: string[] | string;
   init?: boolean;
   environment?: Record<string, string | number>;
   ports?: string[];
-  depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
+  secrets?: { source: string; target?: string; mode?: number }[];
+  depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: { test: string[] };
 }
 
 const root = path.join(__dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
+// YAML 1.1, as compose reads it: `mode: 0444` is octal there (YAML 1.2 would read 444).
+const compose = parse(read('docker-compose.yml'), { merge: true, version: '1.1' }) as {
+  services: Record<string, ComposeService>;
+  secrets: Record<string, { environment?: string; file?: string }>;
+};
 const { services } = compose;
 const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
 const packageScripts = packageJson.scripts;
@@ -114,8 +121,12 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('has the five services of the design', () => {
-    expect(Object.keys(services).sort()).toEqual(['api', 'migrate', 'postgres', 'redis', 'worker']);
+  it('has the five services of the design, and Prometheus and Grafana only in the monitoring profile', () => {
+    const byDefault = Object.keys(services).filter((name) => services[name].profiles === undefined);
+    expect(byDefault.sort()).toEqual(['api', 'migrate', 'postgres', 'redis', 'worker']);
+    const profiled = Object.keys(services).filter((name) => services[name].profiles !== undefined);
+    expect(profiled.sort()).toEqual(['grafana', 'prometheus']);
+    for (const name of profiled) expect(services[name].profiles).toEqual(['monitoring']);
   });
 
   it('runs Redis with AOF persistence and without eviction, as BullMQ needs to lose nothing', () => {
@@ -198,5 +209,81 @@ describe('docker-compose.yml', () => {
 
   it('publishes the api port', () => {
     expect(services.api.ports).toEqual(['${API_PORT:-3000}:3000']);
+  });
+});
+
+describe('docker-compose.yml, monitoring profile', () => {
+  const prometheusConfig = parse(read('deploy/prometheus/prometheus.yml')) as {
+    rule_files: string[];
+    scrape_configs: {
+      job_name: string;
+      metrics_path: string;
+      authorization: { type: string; credentials_file: string };
+      dns_sd_configs: { names: string[]; type: string; port: number }[];
+    }[];
+  };
+  /** A bind mount `./host/path:/container/path[:ro]` of the service, by container path. */
+  const mountOf = (service: string, target: string) =>
+    services[service].volumes!.map((volume) => volume.split(':')).find(([, inContainer]) => inContainer === target);
+
+  it('runs Prometheus on the mounted config, with the alert rules beside it where rule_files looks', () => {
+    const { command, volumes } = services.prometheus;
+    expect(command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    expect(mountOf('prometheus', '/etc/prometheus/prometheus.yml')).toEqual(['./deploy/prometheus/prometheus.yml', '/etc/prometheus/prometheus.yml', 'ro']);
+    expect(prometheusConfig.rule_files).toEqual(['alerts.yml']);
+    expect(mountOf('prometheus', '/etc/prometheus/alerts.yml')).toEqual(['./deploy/prometheus/alerts.yml', '/etc/prometheus/alerts.yml', 'ro']);
+    for (const volume of volumes!.filter((v) => v.startsWith('./'))) expect(existsSync(path.join(root, volume.split(':')[0]))).toBe(true);
+  });
+
+  // MsbSourceSilent compares the last 6 hours with the same hours a week earlier.
+  it('keeps more than a week and 6 hours of samples', () => {
+    const retention = (services.prometheus.command as string[]).find((arg) => arg.startsWith('--storage.tsdb.retention.time='));
+    const days = Number(/=(\d+)d$/.exec(retention ?? '')?.[1]);
+    expect(days * 24).toBeGreaterThan(7 * 24 + 6);
+  });
+
+  it('scrapes /metrics of every api and worker container on the ports compose gives them', () => {
+    const jobs = Object.fromEntries(prometheusConfig.scrape_configs.map((job) => [job.job_name, job]));
+    expect(Object.keys(jobs).sort()).toEqual(['mailjet-segment-bridge-api', 'mailjet-segment-bridge-worker']);
+    const expected = { 'mailjet-segment-bridge-api': ['api', services.api.environment!.PORT], 'mailjet-segment-bridge-worker': ['worker', services.worker.environment!.WORKER_HEALTH_PORT] };
+    for (const [job, [service, port]] of Object.entries(expected)) {
+      expect(jobs[job].metrics_path).toBe('/metrics');
+      expect(jobs[job].dns_sd_configs).toEqual([expect.objectContaining({ names: [service], type: 'A', port })]);
+    }
+  });
+
+  it('hands Prometheus METRICS_TOKEN as a secret file, readable by its unprivileged user, where the scrape config reads it', () => {
+    expect(compose.secrets.metrics_token).toEqual({ environment: 'METRICS_TOKEN' });
+    const [secret] = services.prometheus.secrets!;
+    expect(secret).toEqual({ source: 'metrics_token', mode: 0o444 });
+    for (const job of prometheusConfig.scrape_configs) {
+      expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: `/run/secrets/${secret.source}` });
+    }
+  });
+
+  // Scrapes of the worker need a token too, and compose gives it no ADMIN_TOKEN to default to.
+  it.each(APPS)('gives %s the token that Prometheus scrapes with: METRICS_TOKEN, else the admin token', (name) => {
+    expect(services[name].environment!.METRICS_TOKEN).toBe('${METRICS_TOKEN:-${ADMIN_TOKEN}}');
+  });
+
+  it('gives Grafana its admin password from a secret, the Prometheus data source and the dashboard', () => {
+    expect(compose.secrets.grafana_admin_password).toEqual({ environment: 'GRAFANA_ADMIN_PASSWORD' });
+    expect(services.grafana.secrets).toEqual([{ source: 'grafana_admin_password', mode: 0o444 }]);
+    expect(services.grafana.environment!.GF_SECURITY_ADMIN_PASSWORD__FILE).toBe('/run/secrets/grafana_admin_password');
+
+    const datasources = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { type: string; url: string }[] };
+    expect(datasources.datasources).toEqual([expect.objectContaining({ type: 'prometheus', url: 'http://prometheus:9090' })]);
+    expect(mountOf('grafana', '/etc/grafana/provisioning/datasources')?.[0]).toBe('./deploy/grafana/provisioning/datasources');
+
+    const providers = parse(read('deploy/grafana/provisioning/dashboards/mailjet-segment-bridge.yml')) as { providers: { options: { path: string } }[] };
+    expect(mountOf('grafana', '/etc/grafana/provisioning/dashboards')?.[0]).toBe('./deploy/grafana/provisioning/dashboards');
+    const dashboardInContainer = `${providers.providers[0].options.path}/mailjet-segment-bridge.json`;
+    expect(mountOf('grafana', dashboardInContainer)?.[0]).toBe('./deploy/grafana/mailjet-segment-bridge.json');
+    expect(services.grafana.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH).toBe(dashboardInContainer);
+  });
+
+  // Prometheus has no login at all; both stay off other hosts unless an operator decides otherwise.
+  it.each(['prometheus', 'grafana'])('publishes %s on this host only', (name) => {
+    for (const port of services[name].ports!) expect(port).toMatch(/^127\.0\.0\.1:/);
   });
 });
