@@ -30,7 +30,7 @@ function settings() {
   return { base, token };
 }
 
-async function call({ base, token }, method, path, body) {
+async function call({ base, token }, method, path, body, whileRunning) {
   let response;
   try {
     response = await fetch(`${base}${path}`, {
@@ -40,7 +40,8 @@ async function call({ base, token }, method, path, body) {
       signal: AbortSignal.timeout(120_000),
     });
   } catch (error) {
-    fail(`cannot reach the api at ${base}: ${error.cause?.message ?? error.message} (set BRIDGE_URL)`);
+    const reason = error.name === 'TimeoutError' ? 'no answer within 120 s' : (error.cause?.message ?? error.message);
+    fail(`cannot reach the api at ${base}: ${reason}${whileRunning ? `; ${whileRunning}` : ' (is it running? BRIDGE_URL says where)'}`);
   }
   const text = await response.text();
   let answer;
@@ -79,7 +80,7 @@ async function callbacks(api, action, { source, replace }) {
     console.log(`source ${source}: ${callbacks.length} callback(s) at Mailjet`);
     for (const c of callbacks) {
       const kind = c.isBackup ? 'backup' : 'primary';
-      console.log(`  ${pad(c.eventType, 8)} ${pad(kind, 8)} ${pad(c.status, 6)} v${c.version} ${c.ours ? 'this source ' : 'elsewhere   '} ${c.url}`);
+      console.log(`  ${pad(c.eventType, 8)} ${pad(kind, 8)} ${pad(c.status, 6)} v${c.version} ${c.ours === null ? 'unknown     ' : c.ours ? 'this source ' : 'elsewhere   '} ${c.url}`);
     }
     const dead = callbacks.filter((c) => c.ours && c.status === 'dead');
     if (dead.length > 0) {
@@ -108,20 +109,26 @@ async function backfill(api, { source, from, to }) {
     },
     cliProgress.Presets.shades_classic,
   );
-  let progress = await call(api, 'GET', `/admin/backfills/${id}`);
-  bar.start(progress.messagesTotal ?? 0, 0, { eventsNew: 0, eventsKnown: 0 });
+  // The backfill runs in the api: if this command loses it, the backfill goes on.
+  const meanwhile = `backfill ${id} goes on in the api: GET /admin/backfills/${id} follows it`;
+  let progress = await call(api, 'GET', `/admin/backfills/${id}`, undefined, meanwhile);
+  let started = false;
   for (;;) {
-    if (progress.messagesTotal !== null) bar.setTotal(progress.messagesTotal);
-    bar.update(progress.messagesScanned, { eventsNew: progress.eventsNew, eventsKnown: progress.eventsKnown });
+    // The bar starts once Mailjet said how many messages the window holds (an empty bar is not a full one).
+    if (!started && progress.messagesTotal !== null) {
+      bar.start(progress.messagesTotal, 0, { eventsNew: 0, eventsKnown: 0 });
+      started = true;
+    }
+    if (started) bar.update(progress.messagesScanned, { eventsNew: progress.eventsNew, eventsKnown: progress.eventsKnown });
     if (progress.status !== 'running') break;
     if (cancelled) {
-      progress = await call(api, 'DELETE', `/admin/backfills/${id}`);
+      progress = await call(api, 'DELETE', `/admin/backfills/${id}`, undefined, meanwhile);
       continue;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    progress = await call(api, 'GET', `/admin/backfills/${id}`);
+    progress = await call(api, 'GET', `/admin/backfills/${id}`, undefined, meanwhile);
   }
-  bar.stop();
+  if (started) bar.stop();
   console.log(
     `backfill ${id} ${progress.status}: ${progress.messagesScanned} messages, ${progress.eventsFound} events found, ` +
       `${progress.eventsNew} new (stored and forwarded), ${progress.eventsKnown} already received`,
@@ -150,6 +157,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  if (error instanceof UsageError || error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail(`${error.message}\n${USAGE}`, 2);
+  if (error instanceof UsageError || String(error.code).startsWith('ERR_PARSE_ARGS')) fail(`${error.message}\n${USAGE}`, 2);
   fail(error.stack ?? String(error));
 });

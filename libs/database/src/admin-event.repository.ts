@@ -19,6 +19,7 @@ export interface EventFilter {
 export interface EventSummary {
   id: bigint;
   sourceId: number;
+  origin: 'webhook' | 'backfill';
   messageId: string | null;
   messageGuid: string | null;
   eventType: string;
@@ -33,6 +34,7 @@ export interface EventSummary {
 
 export interface EventDetail extends StoredMailjetEvent {
   sourceId: number;
+  origin: 'webhook' | 'backfill';
   /** The job that carries (or carried) it; `event-<id>` for one queued by the version before group jobs. */
   jobId: string;
   lastError: string | null;
@@ -72,6 +74,7 @@ export class AdminEventRepository {
       select: {
         id: true,
         sourceId: true,
+        origin: true,
         messageId: true,
         messageGuid: true,
         eventType: true,
@@ -89,7 +92,7 @@ export class AdminEventRepository {
   /** The payload as text: a `json` value read through Prisma would be parsed, rounding big MessageIDs. */
   async findDetail(id: bigint): Promise<EventDetail | null> {
     const [row] = await this.prisma.$queryRaw<EventDetail[]>`
-      select id, source_id as "sourceId", payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
+      select id, source_id as "sourceId", origin::text as origin, payload::text as payload, event_type as "eventType", status, email, message_id as "messageId",
              extract(epoch from event_time)::float8 as "eventTime", dedupe_key as "dedupeKey", attempts,
              last_error as "lastError", segment_message_id as "segmentMessageId", duplicate_of as "duplicateOf",
              received_at as "receivedAt", queued_at as "queuedAt", forwarded_at as "forwardedAt",

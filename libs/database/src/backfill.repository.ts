@@ -22,7 +22,7 @@ export interface BackfillRow {
   updatedAt: Date;
 }
 
-/** What one page of a backfill adds to its progress. */
+/** What one step of a backfill (a hundred messages) adds to its progress. */
 export interface BackfillProgress {
   messagesScanned: number;
   eventsFound: number;
@@ -47,18 +47,24 @@ const COLUMNS = `
 /**
  * Backfills and their progress. A backfill is run by one api process at a time, the holder of its
  * lease; a lease that is not renewed (the process died) lets another process take it over, from
- * the last page it recorded.
+ * the last step it recorded. Raw SQL on the pool, like the ingest path: a step's progress is
+ * written in the transaction that stores its events (TransactionRunner's client), which Prisma
+ * cannot join.
  */
 @Injectable()
 export class BackfillRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  async create(sourceId: number, from: Date, to: Date): Promise<BackfillRow> {
+  /** A new backfill; null when one of the same source that overlaps the window is running. */
+  async create(sourceId: number, from: Date, to: Date): Promise<BackfillRow | null> {
     const { rows } = await this.prisma.pool.query<BackfillRow>(
-      `insert into backfills (source_id, "from", "to") values ($1, $2, $3) returning ${COLUMNS}`,
+      `insert into backfills (source_id, "from", "to")
+       select $1, $2, $3
+       where not exists (select 1 from backfills where source_id = $1 and status = 'running' and "from" < $3 and "to" > $2)
+       returning ${COLUMNS}`,
       [sourceId, from, to],
     );
-    return rows[0];
+    return rows[0] ?? null;
   }
 
   async find(id: bigint): Promise<BackfillRow | null> {
@@ -87,10 +93,10 @@ export class BackfillRepository {
   }
 
   /**
-   * Adds a page's progress and renews the lease, in the transaction that stores the page's events:
-   * a page is recorded whole or not at all. False if the backfill was cancelled or the lease lost.
+   * Adds a step's progress and renews the lease, in the transaction that stores the step's events:
+   * a step is recorded whole or not at all. False if the backfill was cancelled or the lease lost.
    */
-  async recordPage(tx: Transaction, id: string, owner: string, leaseMs: number, progress: BackfillProgress): Promise<boolean> {
+  async recordStep(tx: Transaction, id: string, owner: string, leaseMs: number, progress: BackfillProgress): Promise<boolean> {
     const { rowCount } = await tx.query(
       `update backfills set messages_scanned = messages_scanned + $3, events_found = events_found + $4,
               events_new = events_new + $5, events_known = events_known + $6,

@@ -15,11 +15,16 @@ export interface Lookup {
 export class MailjetLookupRepository {
   constructor(private readonly prisma: PrismaService) {}
 
+  /**
+   * The cached lookups among `wanted`. A "Mailjet has none" is trusted for an hour only: Mailjet's
+   * message data can lag behind its webhook by hours, so a subject not found yet is asked again.
+   */
   async find(wanted: ReadonlyArray<{ kind: LookupKind; key: string }>): Promise<Lookup[]> {
     if (wanted.length === 0) return [];
     const { rows } = await this.prisma.pool.query<Lookup>(
       `select kind, key, value from mailjet_lookups l
-       join unnest($1::text[], $2::text[]) as w(kind, key) using (kind, key)`,
+       join unnest($1::text[], $2::text[]) as w(kind, key) using (kind, key)
+       where value is not null or fetched_at > now() - interval '1 hour'`,
       [wanted.map((w) => w.kind), wanted.map((w) => w.key)],
     );
     return rows;

@@ -24,7 +24,7 @@ const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : 
 const BIGINT_MAX = 9223372036854775807n;
 
 /** An event id: positive, and within PostgreSQL's bigint (a larger one would fail the query, not match nothing). */
-const IsEventId = (message: string) =>
+export const IsEventId = (message: string) =>
   ValidateBy({
     name: 'isEventId',
     validator: {

@@ -13,6 +13,8 @@ export interface EventItem {
   id: string;
   /** The slug of the source whose callback URL received it. */
   source: string;
+  /** `webhook`, or `backfill` for an event pulled from Mailjet's REST API. */
+  origin: 'webhook' | 'backfill';
   messageId: string | null;
   messageGuid: string | null;
   type: string;
@@ -29,6 +31,7 @@ function itemOf(event: EventSummary, source: string): EventItem {
   return {
     id: event.id.toString(),
     source,
+    origin: event.origin,
     messageId: event.messageId,
     messageGuid: event.messageGuid,
     type: event.eventType,
@@ -94,6 +97,7 @@ export class EventAdminService {
     const fields = {
       id: event.id.toString(),
       source: this.sources.slugOf(event.sourceId),
+      origin: event.origin,
       messageId: event.messageId,
       type: event.eventType,
       email: event.email,

@@ -34,7 +34,8 @@ export interface SourceView {
   configuredBy: 'environment' | 'admin-api';
   webhook: { url: string; user: string; passwordRotatedAt: string | null; previousPasswordValidUntil: string | null };
   destination: { preset: string; host: string };
-  mailjet: { apiKey: string } | null;
+  /** Whether the source has Mailjet REST API keys (never the keys themselves). */
+  mailjet: { configured: true } | null;
   events: Record<EventStatus, number>;
   createdAt: string;
   updatedAt: string;
@@ -241,7 +242,7 @@ export class SourceAdminService {
         previousPasswordValidUntil: validUntil?.toISOString() ?? null,
       },
       destination: { preset: row.destinationPreset, host: row.destinationHost },
-      mailjet: row.mailjetApiKey ? { apiKey: row.mailjetApiKey } : null,
+      mailjet: (isDefault ? this.config.mailjetApi.defaultKeys : row.mailjetApiKey) ? { configured: true } : null,
       events,
       createdAt: row.createdAt.toISOString(),
       updatedAt: row.updatedAt.toISOString(),

@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { withTimeout } from '@app/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AppConfig } from '@app/config';
@@ -6,7 +7,7 @@ import { BackfillRepository, BackfillRow, IngestEventRepository, IngestRecord, i
 import { parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { ClickStatisticsRow, eventsOfHistory, knownEvents, MailjetApiError, MailjetMessage, MessageHistoryRow } from '@app/mailjet-api';
 import { MAX_EVENTS_PER_JOB } from '@app/queue';
-import { KnownSource, scopedDedupeKey, SourceDirectory } from '@app/sources';
+import { scopedDedupeKey, SourceDirectory } from '@app/sources';
 import { EventEnqueuer } from '../outbox/event-enqueuer.service';
 import { MailjetAccount, MailjetAccounts } from './mailjet-accounts.service';
 
@@ -19,6 +20,11 @@ const POLL_MS = 2_000;
 const MESSAGES_PER_STEP = 100;
 // Histories read at once.
 const HISTORY_CONCURRENCY = 4;
+// A stopping api waits this long for the step under way, then lets go of the backfill.
+const SHUTDOWN_WAIT_MS = 5_000;
+// Mailjet did not exist before; an earlier `from` is a typo (1970, 1900).
+const EARLIEST_WINDOW_START = Date.UTC(2000, 0, 1);
+const MAX_CLOCK_SKEW_MS = 60_000;
 
 /** A backfill as the admin API answers it. */
 export interface BackfillView {
@@ -51,6 +57,8 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  /** The id of the backfill this process runs, if any. */
+  private current?: string;
   private stopping = false;
 
   constructor(
@@ -68,17 +76,38 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
     this.timer.unref();
   }
 
+  /**
+   * A stopping api lets go of its backfill: the histories being read are dropped (their step is not
+   * recorded) and the lease released, so that another api goes on at once from the last step.
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
-    await this.running;
+    const current = this.current;
+    try {
+      await withTimeout(this.running ?? Promise.resolve(), SHUTDOWN_WAIT_MS, 'the running backfill');
+    } catch {
+      // Still reading Mailjet: its step will not be recorded once the lease is gone.
+      if (current) await this.backfills.release(current, this.owner).catch(() => undefined);
+    }
   }
 
+  /**
+   * Whole seconds (Mailjet's times are): `from` rounded down and `to` up, so that no message of the
+   * window asked for is left out. A window of the same source that overlaps a running one is
+   * refused: both would count the same events as new.
+   */
   async start(slug: string, from: Date, to: Date): Promise<{ id: string }> {
-    if (!(from < to)) throw new BadRequestException('from must be before to');
-    if (to.getTime() > Date.now() + 60_000) throw new BadRequestException('to must not be in the future');
+    const start = new Date(Math.floor(from.getTime() / 1000) * 1000);
+    const end = new Date(Math.ceil(to.getTime() / 1000) * 1000);
+    if (!(start < end)) throw new BadRequestException('from must be before to');
+    if (start.getTime() < EARLIEST_WINDOW_START) throw new BadRequestException('from must be in 2000 or later');
+    if (end.getTime() > Date.now() + MAX_CLOCK_SKEW_MS) throw new BadRequestException('to must not be in the future');
     const { source } = this.accounts.of(slug);
-    const backfill = await this.backfills.create(source.id, from, to);
+    const backfill = await this.backfills.create(source.id, start, end);
+    if (!backfill) {
+      throw new ConflictException(`a backfill of source ${slug} that overlaps this window is running: wait for it, or cancel it (DELETE /admin/backfills/:id)`);
+    }
     this.runNext();
     return { id: backfill.id };
   }
@@ -90,9 +119,11 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   async cancel(id: bigint): Promise<BackfillView> {
+    const before = await this.backfills.find(id);
+    if (!before) throw new NotFoundException(`no backfill ${id}`);
+    if (before.status !== 'running') throw new ConflictException(`backfill ${id} is ${before.status} already: nothing to cancel`);
     const backfill = await this.backfills.cancel(id);
-    if (!backfill) throw new NotFoundException(`no backfill ${id}`);
-    return this.viewOf(backfill);
+    return this.viewOf(backfill!);
   }
 
   private viewOf(backfill: BackfillRow): BackfillView {
@@ -117,11 +148,15 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
     this.running = (async () => {
       try {
         const backfill = await this.backfills.takeLease(this.owner, LEASE_MS);
-        if (backfill) await this.run(backfill);
+        if (backfill) {
+          this.current = backfill.id;
+          await this.run(backfill);
+        }
       } catch (error) {
         if (!isDatabaseUnavailable(error)) this.logger.error(`backfill runner: ${(error as Error).message}`);
       } finally {
         this.running = undefined;
+        this.current = undefined;
       }
     })();
   }
@@ -159,11 +194,21 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
     }
   }
 
+  /** A message's history; none when Mailjet no longer has the message (404), which is not worth failing the backfill for. */
+  private async historyOf(account: MailjetAccount, message: MailjetMessage): Promise<MessageHistoryRow[]> {
+    try {
+      return await account.client.listAll<MessageHistoryRow>(`messagehistory/${message.ID}`);
+    } catch (error) {
+      if (error instanceof MailjetApiError && error.status === 404) return [];
+      throw error;
+    }
+  }
+
   /** Reads the window's messages from where the backfill stopped, a step at a time. */
   private async scan(backfill: BackfillRow, account: MailjetAccount, stop: () => boolean): Promise<void> {
     const from = Math.floor(backfill.from.getTime() / 1000);
     const to = Math.floor(backfill.to.getTime() / 1000);
-    // FromTS is taken as exclusive (mailjet-rest.md): one second earlier, and the rows filtered here.
+    // FromTS is taken as exclusive (docs/MAILJET.md): one second earlier, and the rows filtered here.
     const query = { FromTS: from - 1, ToTS: to, ShowContactAlt: true, ShowCustomID: true, Offset: backfill.messagesScanned };
     if (backfill.messagesTotal === null) {
       const { Offset: _, ...window } = query;
@@ -177,15 +222,23 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
           const arrived = Date.parse(message.ArrivedAt) / 1000;
           return arrived >= from && arrived < to;
         });
-        await this.step(backfill, account.source, account, messages.length, inWindow);
+        await this.step(backfill, account, messages.length, inWindow, stop);
       }
     }
   }
 
   /** One step: the histories of `messages`, their new events stored and the progress recorded, in one transaction. */
-  private async step(backfill: BackfillRow, source: KnownSource, account: MailjetAccount, scanned: number, messages: MailjetMessage[]): Promise<void> {
+  private async step(
+    backfill: BackfillRow,
+    account: MailjetAccount,
+    scanned: number,
+    messages: MailjetMessage[],
+    stop: () => boolean,
+  ): Promise<void> {
+    const { source } = account;
     const found: Array<ReturnType<typeof eventsOfHistory>> = await mapLimited(messages, HISTORY_CONCURRENCY, async (message) => {
-      const history = await account.client.listAll<MessageHistoryRow>(`messagehistory/${message.ID}`);
+      if (stop()) throw new BackfillStopped();
+      const history = await this.historyOf(account, message);
       const clicks = history.some((row) => row.EventType === 'clicked')
         ? await account.client.listAll<ClickStatisticsRow>('clickstatistics', {
             MessageID: message.ID,
@@ -195,7 +248,9 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
         : [];
       return eventsOfHistory(message, history, clicks);
     });
-    const candidates = found.flat();
+    // Events that could not be forwarded (a message without a recipient address) are left out:
+    // storing them would add an `invalid` row at every run, and count them as new.
+    const candidates = found.flat().filter(({ json }) => toEventRecord(parseMailjetBody(json)[0]).invalidReason === null);
     const stored = await this.backfills.storedEventsOf(source.id, [...new Set(candidates.map((c) => c.event.messageId))]);
     const known = knownEvents(candidates.map((c) => c.event), stored, this.config.mailjetApi.backfillToleranceSeconds);
     const records: IngestRecord[] = candidates
@@ -208,7 +263,7 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
     let queueError: Error | undefined;
     const recorded = await this.transactions.run(async (tx) => {
       // First: the row lock orders this step after a cancel, and nothing is stored once cancelled.
-      if (!(await this.backfills.recordPage(tx, backfill.id, this.owner, LEASE_MS, progress))) return false;
+      if (!(await this.backfills.recordStep(tx, backfill.id, this.owner, LEASE_MS, progress))) return false;
       if (records.length === 0) return true;
       const inserted = await this.events.insert(tx, records, MAX_EVENTS_PER_JOB);
       try {
@@ -224,7 +279,7 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
   }
 }
 
-/** `work` over `items`, at most `limit` at a time, results in order. */
+/** `work` over `items`, at most `limit` at a time, results in order; the first failure stops the others' next items. */
 async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;

@@ -1,8 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, Matches } from 'class-validator';
-import { IsTimestamp } from '../admin/admin.dto';
-
-const BIGINT_ID = /^[1-9]\d{0,18}$/;
+import { IsBoolean, IsOptional } from 'class-validator';
+import { IsEventId, IsTimestamp } from '../admin/admin.dto';
 
 export class EnsureCallbacksBody {
   @ApiPropertyOptional({ description: 'Point callbacks that lead elsewhere at this source too (else they are a conflict, left alone)' })
@@ -23,6 +21,6 @@ export class StartBackfillBody {
 
 export class BackfillIdParams {
   @ApiProperty({ example: '1' })
-  @Matches(BIGINT_ID, { message: 'id must be the decimal id of a backfill' })
+  @IsEventId('id must be the decimal id of a backfill')
   id: string;
 }

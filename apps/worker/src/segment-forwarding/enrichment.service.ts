@@ -47,23 +47,34 @@ export class Enrichment {
     return this.settings.subject || this.settings.list;
   }
 
-  /** Adds what it can find within the timeout to the calls' properties. */
+  /**
+   * Adds what it can find within the timeout to the calls' properties. Nothing is added after the
+   * timeout: the calls may be on their way by then (a late answer is only cached).
+   */
   async enrich(outgoing: ReadonlyArray<{ event: EventForForwarding; call: SegmentTrackCall }>): Promise<void> {
     if (!this.enabled) return;
     const wanted = this.wantedOf(outgoing);
     if (wanted.size === 0) return;
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.settings.timeoutMs).unref());
-    try {
+    let expired = false;
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.settings.timeoutMs).unref()).then(() => {
+      expired = true;
+    });
+    const found = (want: Wanted, value: string | null | undefined) => {
+      if (value && !expired) for (const call of want.calls) call.properties[PROPERTY_OF[want.kind]] = value;
+    };
+    const lookUpAll = async () => {
       const cached = new Map((await this.lookups.find([...wanted.values()])).map((lookup) => [`${lookup.kind} ${lookup.key}`, lookup]));
-      const lookedUp = [...wanted.entries()].map(async ([id, want]) => {
-        const value = cached.has(id) ? cached.get(id)!.value : await this.lookUp(want);
-        if (value) for (const call of want.calls) call.properties[PROPERTY_OF[want.kind]] = value;
-      });
-      await Promise.race([Promise.all(lookedUp), deadline]);
+      await Promise.all(
+        [...wanted.entries()].map(async ([id, want]) => found(want, cached.has(id) ? cached.get(id)!.value : await this.lookUp(want))),
+      );
+    };
+    try {
+      await Promise.race([lookUpAll(), deadline]);
     } catch (error) {
       // Enrichment is a nicety: the events go without it.
       this.logger.warn(`enrichment skipped: ${(error as Error).message}`);
     }
+    expired = true;
   }
 
   private wantedOf(outgoing: ReadonlyArray<{ event: EventForForwarding; call: SegmentTrackCall }>): Map<string, Wanted> {
