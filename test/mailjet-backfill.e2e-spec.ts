@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { MailjetCallbacks } from '../apps/api/src/mailjet-rest/mailjet-callbacks.service';
 import { ProductProcess } from './faults/product-process';
 import { TestDatabase } from './support/database';
 import { FakeMessageSeed, MailjetFake } from './support/mailjet-fake';
@@ -131,6 +132,50 @@ describe('backfill from Mailjet (api + worker + PostgreSQL + Redis + local Mailj
     expect(again).toMatchObject({ status: 'done', eventsFound: 45, eventsNew: 0, eventsKnown: 45 });
     expect(await db.count()).toBe(45);
     expect(pipeline.sink.accepted).toHaveLength(45);
+  });
+
+  it('marks a webhook event that arrives after the backfill stored it, a second apart, as its duplicate', async () => {
+    mailjet.addMessages(messages(4));
+    expect(await finished(await startBackfill())).toMatchObject({ status: 'done', eventsNew: 9, eventsKnown: 0 });
+    await db.settled(9);
+    // Mailjet's webhook for message 1's open comes late, its time a second off the history's.
+    const [, open] = webhookEventsOf(1, 4, 1);
+    expect((await pipeline.api.postWebhook(open)).json()).toMatchObject({ accepted: 1 });
+    const events = await db.settled(10);
+    expect(events.filter((event) => event.status === 'duplicate')).toHaveLength(1);
+    expect(pipeline.sink.accepted).toHaveLength(9);
+    expect(new Set(keysOf(pipeline.sink)).size).toBe(9);
+  });
+
+  it('refuses a second backfill of an overlapping window while one runs, and cancelling a finished one', async () => {
+    mailjet.addMessages(messages(300));
+    mailjet.latencyMs = 5;
+    const first = await startBackfill();
+    const overlapping = await pipeline.api.admin('POST', '/admin/sources/default/backfills', {
+      from: new Date((FROM + 600) * 1000).toISOString(),
+      to: new Date(TO * 1000).toISOString(),
+    });
+    expect(overlapping.statusCode).toBe(409);
+    expect(overlapping.json().message).toContain('overlaps this window');
+    mailjet.latencyMs = 0;
+    await finished(first, 60_000);
+    const late = await pipeline.api.admin('DELETE', `/admin/backfills/${first}`);
+    expect(late.statusCode).toBe(409);
+    expect(late.json().message).toContain('is done already');
+  });
+
+  it('leaves out the events of a message without a recipient address: nothing stored, nothing counted, at every run', async () => {
+    mailjet.addMessages([{ ID: FIRST_MESSAGE_ID, ArrivedAt: new Date((FROM + 5) * 1000), ContactAlt: '', history: [{ EventAt: FROM + 6, EventType: 'sent' }] }]);
+    for (let run = 0; run < 2; run++) {
+      expect(await finished(await startBackfill())).toMatchObject({ status: 'done', messagesScanned: 1, eventsFound: 0, eventsNew: 0 });
+    }
+    expect(await db.count()).toBe(0);
+  });
+
+  it('reports a callback check without PUBLIC_URL as an error of the check, and the api stays up', async () => {
+    await pipeline.api.app.get(MailjetCallbacks).checkAll();
+    const status = (await pipeline.api.admin('GET', '/admin/status')).json();
+    expect(status.mailjet.callbacks).toEqual([expect.objectContaining({ source: 'default', error: expect.stringContaining('PUBLIC_URL is not set') })]);
   });
 
   it('slows down on 429 and loses nothing', async () => {

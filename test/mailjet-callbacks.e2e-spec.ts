@@ -98,15 +98,24 @@ describe("Mailjet's callbacks as desired state (api + PostgreSQL + a local Mailj
     expect(mailjet.callbacks()).toHaveLength(12);
   });
 
+  it("counts the default source's plain /webhooks/mailjet (the manual set-up's URL) as its own", async () => {
+    const plain = `https://${WEBHOOK_USER}:${encodeURIComponent(WEBHOOK_PASSWORD)}@bridge.example.com/webhooks/mailjet`;
+    for (const eventType of MAILJET_EVENT_TYPES) mailjet.addCallback({ EventType: eventType, Url: plain, Version: 2 });
+    expect(actions(await ensure())).toEqual(Object.fromEntries(MAILJET_EVENT_TYPES.map((type) => [type, 'unchanged'])));
+    const listed = (await api.admin('GET', '/admin/sources/default/mailjet/callbacks')).json().callbacks;
+    expect(listed.every((row: { ours: boolean }) => row.ours)).toBe(true);
+  });
+
   it('lists the callbacks as Mailjet has them, with passwords masked', async () => {
     await ensure();
-    mailjet.addCallback({ EventType: 'open', Url: 'https://someone:their-secret@backup.example.com/x', IsBackup: true });
+    mailjet.addCallback({ EventType: 'open', Url: 'https://someone:their-secret@backup.example.com/x?token=their-token', IsBackup: true });
     const response = await api.admin('GET', '/admin/sources/default/mailjet/callbacks');
     expect(response.statusCode).toBe(200);
     expect(response.body).not.toContain(encodeURIComponent(WEBHOOK_PASSWORD));
     expect(response.body).not.toContain('their-secret');
+    expect(response.body).not.toContain('their-token');
     const backup = response.json().callbacks.find((row: { isBackup: boolean }) => row.isBackup);
-    expect(backup).toMatchObject({ eventType: 'open', url: 'https://someone:***@backup.example.com/x', ours: false });
+    expect(backup).toMatchObject({ eventType: 'open', url: 'https://someone:***@backup.example.com/x?token=***', ours: false });
     expect(response.json().callbacks.filter((row: { ours: boolean }) => row.ours)).toHaveLength(7);
   });
 
