@@ -361,6 +361,23 @@ describe("analysts' SQL: the mailjet.* views (api + worker + PostgreSQL + Redis 
         { email_id: '1000000000000000025', campaign_id: '7', contact_id: '11', custom_id: null, campaign_name: null, user_id: '19421777835146491' },
       ]);
       await expectViewsToShowWhatWasSent(pipeline.sink);
+
+      // A parallel plan, as PostgreSQL picks on a large table: no helper may open an exception
+      // block there ("cannot start subtransactions during a parallel operation").
+      const client = await db.pool.connect();
+      try {
+        await client.query(
+          `select set_config(name, 'on', false) from pg_settings where name in ('force_parallel_mode', 'debug_parallel_query')`,
+        );
+        for (const setting of ['parallel_setup_cost', 'parallel_tuple_cost', 'min_parallel_table_scan_size']) await client.query(`set ${setting} = 0`);
+        const query = `select email_id, campaign_id, contact_id, user_id from mailjet.email_opened order by email_id`;
+        const plan = (await client.query<{ 'QUERY PLAN': string }>(`explain (costs off) ${query}`)).rows.map((row) => row['QUERY PLAN']).join('\n');
+        expect(plan).toContain('Gather');
+        expect((await client.query(query)).rows.map((row) => row.user_id)).toEqual(['42', '12345678901234568', '1e+21', 'an object', '19421777835146491']);
+      } finally {
+        await client.query('reset all');
+        client.release();
+      }
     });
 
     it("carries each event's source", async () => {
@@ -446,11 +463,38 @@ describe("analysts' SQL: the mailjet.* views (api + worker + PostgreSQL + Redis 
       ]);
     });
 
-    it('writes numbers as JavaScript does (the helper behind the number columns)', async () => {
-      const literals = ['0', '-0', '0.0', '1.0', '1e3', '2.5E+3', '0.1', '0.30000000000000004', '1e-7', '1e-6', '1.2e-5', '100', '123.456', '-1.5',
-        '1e20', '1e21', '12345678901234567', '123456789012345678901234', '1.7976931348623157e308', '5e-324', '1e400', '-1e400', '1e-400'];
-      const rows = await db.query<{ literal: string; text: string }>(`select literal, analyst_js_number(literal) as text from unnest($1::text[]) literal`, [literals]);
-      expect(Object.fromEntries(rows.map((row) => [row.literal, row.text]))).toEqual(Object.fromEntries(literals.map((literal) => [literal, String(Number(literal))])));
+    it('writes numbers as JSON.parse and String() do (the helper behind the number columns)', async () => {
+      const literals = ['0', '-0', '0.0', '-0.0e-3', '1.0', '1e3', '2.5E+3', '0.1', '0.30000000000000004', '1e-7', '1e-6', '-1.1e-6', '1.2e-5', '100',
+        '123.456', '-1.5', '1e20', '1e21', '999999999999999999999.5', '12345678901234567', '9007199254740993', '123456789012345678901234',
+        // The largest double, the first value that rounds to Infinity, the smallest and half of it.
+        '1.7976931348623157e308', '1.7976931348623158e308', '1.7976931348623159e308', '5e-324', '2.4703282292062327e-324', '2.4703282292062328e-324',
+        '1e400', '-1e400', '1e-400', '1e999999999999999', '0e999999999999999', `0.${'0'.repeat(1000)}1e1001`, `1.${'0'.repeat(850)}1`,
+        // Halfway between 1 and the next double: even rounds down; a digit beyond 800 tips it up.
+        '1.00000000000000011102230246251565404236316680908203125', `1.00000000000000011102230246251565404236316680908203125${'0'.repeat(800)}1`];
+      const rows = await db.query<{ literal: string; text: string }>(
+        `select literal, analyst_js_number(literal) as text from unnest($1::text[]) literal`,
+        [literals],
+      );
+      expect(rows.map((row) => [row.literal, row.text])).toEqual(literals.map((literal) => [literal, String(JSON.parse(literal))]));
+    });
+
+    it('tells JSON from text as JSON.parse does (the helper behind user_id), and only accepts what PostgreSQL reads', async () => {
+      const texts = ['{}', '[]', '{"a":1}', '{"a":[1,2,{"b":null}],"c":"x"}', ' {"a":1} \r\n', '{"a":1,}', '{"a":1 "b":2}', '{"a"}', '{a:1}',
+        "{'a':1}", '[1 2]', '[1,]', '[,1]', '[1-2]', '{"a":01}', '{"a":-}', '{"a":1.}', '{"a":.5}', '{"a":1e}', '{"a":-0}', '{"a":truefalse}',
+        '{"a":"\\u00zz"}', '{"a":"\\x"}', '{"a":"\\ud800"}', '{"a":"\t"}', '{"a":"\u0001"}', '{"a":"\\""}', '{"a":"\\"}', '{"a":"}"}',
+        '[[[[[]]]]]', '[[[[[]]]]', '{"a":1}{"b":2}', '{"a":1}\u00a0', '\f{"a":1}', '{"":""}', '{"a":"é😀"}', '{"a":1,"a":2}', '{:1}',
+        '{"a"::1}', '[1,,2]', '[', '}'];
+      const rows = await db.query<{ text: string; json: boolean }>(`select text, analyst_is_json_text(text) as json from unnest($1::text[]) text`, [texts]);
+      const parses = (text: string) => {
+        try {
+          JSON.parse(text);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(rows.map((row) => [row.text, row.json])).toEqual(texts.map((text) => [text, parses(text)]));
+      for (const text of texts.filter(parses)) await db.query(`select $1::json`, [text]);
     });
   });
 

@@ -69,12 +69,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT json_populate_record(NULL::analyst_event_fields, analyst_readable_json(payload, ''))
 $$;
 
--- A number as JavaScript's String(Number(literal)) writes it: the shortest digits that read back
--- as the same double (PostgreSQL's float8 output with extra_float_digits > 0), laid out by
--- ECMAScript's Number::toString rules (plain up to 1e21, exponent from 1e21 and below 1e-6).
+-- No helper has an exception block: PostgreSQL refuses to start one while a query runs in
+-- parallel ("cannot start subtransactions during a parallel operation"), and analysts' queries on
+-- a large table do.
+
+-- A JSON number literal as JavaScript's String(Number(literal)) writes it: the double nearest to it
+-- (Infinity beyond the largest, 0 below half the smallest), in the shortest digits that read back
+-- as that double (PostgreSQL's float8 output with extra_float_digits > 0), laid out by ECMAScript's
+-- Number::toString (plain from 1e-6 to 1e21, with an exponent outside).
 CREATE FUNCTION analyst_js_number(literal text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET extra_float_digits = 1 AS $$
 DECLARE
+  parts text[] := regexp_match(literal, '^(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$');
+  sign text := parts[1];
+  significant text;
+  magnitude bigint;
+  exact numeric;
   value double precision;
   shortest text;
   mantissa text;
@@ -82,29 +92,63 @@ DECLARE
   point integer;
   exponent integer;
 BEGIN
-  BEGIN
-    value := literal::double precision;
-  EXCEPTION WHEN numeric_value_out_of_range THEN
-    -- Beyond a double: JSON.parse gives Infinity, or 0 for a value too small.
-    IF literal ~* 'e-' THEN RETURN '0'; END IF;
-    RETURN CASE WHEN literal LIKE '-%' THEN '-Infinity' ELSE 'Infinity' END;
-  END;
-  IF value = 0 THEN RETURN '0'; END IF;
-  shortest := abs(value)::text;
+  IF parts IS NULL THEN RETURN NULL; END IF;
+  -- Most numbers: an integer of 15 digits or fewer is exact in a double.
+  IF literal ~ '^-?[0-9]{1,15}$' THEN RETURN CASE WHEN literal = '-0' THEN '0' ELSE literal END; END IF;
+  -- The value is 0.<significant> x 10^magnitude.
+  significant := ltrim(coalesce(parts[2], '') || coalesce(parts[3], ''), '0');
+  IF significant = '' THEN RETURN '0'; END IF;
+  IF length(coalesce(parts[4], '')) > 12 THEN
+    RETURN CASE WHEN parts[4] LIKE '-%' THEN '0' ELSE sign || 'Infinity' END;
+  END IF;
+  magnitude := coalesce(parts[4], '0')::bigint + length(significant) - length(coalesce(parts[3], ''));
+  IF magnitude > 309 THEN RETURN sign || 'Infinity'; END IF;
+  IF magnitude < -323 THEN RETURN '0'; END IF;
+  -- 800 digits decide the rounding of any double; a 1 after them stands for the ones cut.
+  exact := ('0.' || CASE WHEN length(significant) > 800 THEN left(significant, 800) || '1' ELSE significant END || 'e' || magnitude)::numeric;
+  IF exact >= 2::numeric ^ 1024 - 2::numeric ^ 970 THEN RETURN sign || 'Infinity'; END IF;
+  IF exact * 2::numeric ^ 1075 <= 1 THEN RETURN '0'; END IF;
+  value := exact::double precision;
+  shortest := value::text;
   mantissa := split_part(shortest, 'e', 1);
   exponent := coalesce(nullif(split_part(shortest, 'e', 2), '')::integer, 0);
   point := coalesce(nullif(strpos(mantissa, '.'), 0) - 1, length(mantissa));
   digits := replace(mantissa, '.', '');
-  -- n: the decimal point's place after the first significant digit's, as ECMAScript counts it.
+  -- ECMAScript's n: the value is 0.<digits> x 10^n.
   exponent := exponent + point - (length(digits) - length(ltrim(digits, '0')));
   digits := rtrim(ltrim(digits, '0'), '0');
-  RETURN CASE WHEN value < 0 THEN '-' ELSE '' END || CASE
+  RETURN sign || CASE
     WHEN length(digits) <= exponent AND exponent <= 21 THEN digits || repeat('0', exponent - length(digits))
     WHEN 0 < exponent AND exponent <= 21 THEN left(digits, exponent) || '.' || substr(digits, exponent + 1)
     WHEN -6 < exponent AND exponent <= 0 THEN '0.' || repeat('0', -exponent) || digits
     ELSE left(digits, 1) || CASE WHEN length(digits) > 1 THEN '.' || substr(digits, 2) ELSE '' END
          || 'e' || CASE WHEN exponent - 1 >= 0 THEN '+' ELSE '-' END || abs(exponent - 1)::text
   END;
+END $$;
+
+-- Whether a text is one JSON value, as JSON.parse (and PostgreSQL's json input) decides, without
+-- an error for one that is not: every token checked by one regular expression, then the structure,
+-- with each string turned into s, each other scalar into v, and the innermost arrays and objects
+-- into v until one v is left. (PostgreSQL 16 would say pg_input_is_valid(text, 'json').)
+CREATE FUNCTION analyst_is_json_text(candidate text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+  skeleton text;
+  previous text;
+BEGIN
+  IF candidate !~ '^(?:[ \t\n\r]|"(?:[^"\\\x01-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null|[][{}:,])*$' THEN
+    RETURN false;
+  END IF;
+  skeleton := regexp_replace(candidate, '"(?:[^"\\]|\\.)*"', 's', 'g');
+  skeleton := regexp_replace(skeleton, '-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null', 'v', 'g');
+  skeleton := regexp_replace(skeleton, '[ \t\n\r]+', '', 'g');
+  -- One level per round; ingest refuses a Payload nested deeper than 32 levels.
+  FOR round IN 1..64 LOOP
+    previous := skeleton;
+    skeleton := regexp_replace(skeleton, '\{(?:s:[sv](?:,s:[sv])*)?\}|\[(?:[sv](?:,[sv])*)?\]', 'v', 'g');
+    EXIT WHEN skeleton = previous;
+  END LOOP;
+  RETURN skeleton IN ('s', 'v');
 END $$;
 
 -- A property as the worker sends it, as text: a string as it is ('' is no property), a number as
@@ -141,7 +185,7 @@ $$;
 -- Payload is a JSON text set at send time, read with JSON.parse (numbers through a double), or,
 -- from a hand-made event, an object (read with the event, integers exact); the value counts when it
 -- is a non-empty string or a number. Anything else gives null, never an error: a Payload that is
--- not JSON too (the only case that pays for an exception block is a Payload that starts like JSON).
+-- not JSON too (checked only when it starts like JSON: most Payloads are empty).
 CREATE FUNCTION analyst_payload_user_id(payload json, event json, key text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
@@ -164,11 +208,8 @@ BEGIN
     -- character in its place, which PostgreSQL's JSON parser refuses just the same.
     payload_text := ((json_populate_record(NULL::analyst_event_fields, analyst_readable_json(event, '\u0001')))."Payload") #>> '{}';
   END IF;
-  BEGIN
-    parsed := analyst_readable_json(payload_text::json, '');
-  EXCEPTION WHEN invalid_text_representation THEN
-    RETURN NULL;
-  END;
+  IF NOT analyst_is_json_text(payload_text) THEN RETURN NULL; END IF;
+  parsed := analyst_readable_json(payload_text::json, '');
   IF json_typeof(parsed) <> 'object' THEN RETURN NULL; END IF;
   value := parsed -> key;
   RETURN CASE WHEN left(value::text, 1) = '"' THEN nullif(value #>> '{}', '')
