@@ -1,5 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AdminEventRepository } from './admin-event.repository';
+import { AnalystViewSettingsRepository } from './analyst-view-settings.repository';
+import { AnalystViewSettings } from './analyst-view-settings.service';
 import { BackfillRepository } from './backfill.repository';
 import { EventStatsRepository } from './event-stats.repository';
 import { ForwardingEventRepository } from './forwarding-event.repository';
@@ -19,6 +21,8 @@ const PROVIDERS = [
   EventStatsRepository,
   BackfillRepository,
   MailjetLookupRepository,
+  AnalystViewSettingsRepository,
+  AnalystViewSettings,
 ];
 
 @Global()

@@ -1,4 +1,6 @@
 export * from './admin-event.repository';
+export * from './analyst-view-settings.repository';
+export * from './analyst-view-settings.service';
 export * from './backfill.repository';
 export * from './database-errors';
 export * from './database.module';
