@@ -35,7 +35,8 @@ export interface StoredComparable {
   messageId: string;
   type: string;
   time: number;
-  url: string | null;
+  /** A click's link, the end of its dedupe key (the payload is not read: a stored `\u0000` would stop `->>`). */
+  link: string | null;
 }
 
 const COLUMNS = `
@@ -140,7 +141,8 @@ export class BackfillRepository {
   async storedEventsOf(sourceId: number, messageIds: readonly string[]): Promise<StoredComparable[]> {
     if (messageIds.length === 0) return [];
     const { rows } = await this.prisma.pool.query<StoredComparable>(
-      `select message_id as "messageId", event_type as type, extract(epoch from event_time)::float8 as time, payload->>'url' as url
+      `select message_id as "messageId", event_type as type, extract(epoch from event_time)::float8 as time,
+              case when event_type = 'click' then right(dedupe_key, 16) end as link
        from mailjet_events where message_id = any($2::text[]) and source_id = $1 and status <> 'invalid'`,
       [sourceId, messageIds],
     );

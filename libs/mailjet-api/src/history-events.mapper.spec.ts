@@ -1,4 +1,4 @@
-import { parseMailjetBody, toEventRecord } from '@app/mailjet';
+import { linkHashOf, parseMailjetBody, toEventRecord } from '@app/mailjet';
 import { eventsOfHistory, knownEvents } from './history-events.mapper';
 
 // Beyond 2^53: a MessageID that went through a JS number would come out as another one.
@@ -34,7 +34,7 @@ describe('eventsOfHistory', () => {
     expect(events[0].json).toContain('"MessageID":1152921504606846977');
     expect(events[0].json).toContain('"mj_contact_id":1152921504606846999');
     expect(JSON.parse(events[2].json).url).toBe('https://example.com/a');
-    expect(events[2].event.url).toBe('https://example.com/a');
+    expect(events[2].event.link).toBe(linkHashOf('https://example.com/a'));
     expect(JSON.parse(events[3].json)).toMatchObject({ hard_bounce: true, comment: 'user unknown' });
   });
 
@@ -50,31 +50,31 @@ describe('eventsOfHistory', () => {
         { Url: 'https://example.com/second', ClickedAt: new Date(1700000499 * 1000).toISOString() },
       ],
     );
-    expect(events.map((e) => e.event.url)).toEqual(['https://example.com/second', 'https://example.com/first']);
+    expect(events.map((e) => e.event.link)).toEqual([linkHashOf('https://example.com/second'), linkHashOf('https://example.com/first')]);
   });
 });
 
 describe('knownEvents', () => {
   const stored = [
-    { messageId: '1', type: 'open', time: 100, url: null },
-    { messageId: '1', type: 'click', time: 200, url: 'https://a' },
+    { messageId: '1', type: 'open', time: 100, link: null },
+    { messageId: '1', type: 'click', time: 200, link: 'a' },
   ];
 
   it('matches the same message and type within the tolerance, clicks on their URL too', () => {
     const candidates = [
-      { messageId: '1', type: 'open', time: 101, url: null }, // 1 s off: the same event
-      { messageId: '1', type: 'open', time: 104, url: null }, // 4 s off: another open
-      { messageId: '1', type: 'click', time: 200, url: 'https://b' }, // another link
-      { messageId: '1', type: 'click', time: 200, url: 'https://a' },
-      { messageId: '2', type: 'open', time: 100, url: null },
+      { messageId: '1', type: 'open', time: 101, link: null }, // 1 s off: the same event
+      { messageId: '1', type: 'open', time: 104, link: null }, // 4 s off: another open
+      { messageId: '1', type: 'click', time: 200, link: 'b' }, // another link
+      { messageId: '1', type: 'click', time: 200, link: 'a' },
+      { messageId: '2', type: 'open', time: 100, link: null },
     ];
     expect(knownEvents(candidates, stored, 2)).toEqual([true, false, false, true, false]);
   });
 
   it('lets one stored event account for one backfilled event only', () => {
     const twice = [
-      { messageId: '1', type: 'open', time: 100, url: null },
-      { messageId: '1', type: 'open', time: 101, url: null },
+      { messageId: '1', type: 'open', time: 100, link: null },
+      { messageId: '1', type: 'open', time: 101, link: null },
     ];
     expect(knownEvents(twice, stored, 2)).toEqual([true, false]);
   });

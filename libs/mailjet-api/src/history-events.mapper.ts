@@ -1,4 +1,4 @@
-import { MailjetEventType } from '@app/mailjet';
+import { linkHashOf, MailjetEventType } from '@app/mailjet';
 
 /** What a backfill knows of one message: its `/message` row (IDs as exact digits). */
 export interface BackfillMessage {
@@ -32,7 +32,8 @@ export interface ComparableEvent {
   type: string;
   /** Unix seconds. */
   time: number;
-  url: string | null;
+  /** A click's link, as the end of its dedupe key holds it (linkHashOf); null for other types. */
+  link: string | null;
 }
 
 // messagehistory names the types in the past tense; the webhook does not.
@@ -89,7 +90,7 @@ export function eventsOfHistory(message: BackfillMessage, history: readonly Back
     }
     if (type === 'bounce') fields.push(['blocked', 'false'], ['hard_bounce', String(/hard/i.test(text(row.State)))]);
     const json = `{${fields.map(([key, value]) => `"${key}":${value}`).join(',')}}`;
-    events.push({ json, event: { messageId: integer(message.ID), type, time: row.EventAt, url: type === 'click' ? (url ?? '') : null } });
+    events.push({ json, event: { messageId: integer(message.ID), type, time: row.EventAt, link: type === 'click' ? linkHashOf(url ?? '') : null } });
   }
   return events;
 }
@@ -109,7 +110,7 @@ function takeNearestClick(clicks: Array<{ url: string; time: number }>, at: numb
  */
 export function knownEvents(candidates: readonly ComparableEvent[], stored: readonly ComparableEvent[], toleranceSeconds: number): boolean[] {
   const sameEvent = (a: ComparableEvent, b: ComparableEvent) =>
-    a.messageId === b.messageId && a.type === b.type && (a.type !== 'click' || a.url === b.url);
+    a.messageId === b.messageId && a.type === b.type && (a.type !== 'click' || a.link === b.link);
   const available = stored.map((event) => ({ event, used: false }));
   return candidates.map((candidate) => {
     let best: (typeof available)[number] | undefined;

@@ -71,8 +71,15 @@ export function dedupeKeyOf(
   const message = event.messageId ?? `guid-${event.messageGuid}`;
   const key = `${message}:${event.type}:${event.time}`;
   if (event.type !== 'click') return key;
-  const url = typeof event.url === 'string' ? event.url : '';
-  return `${key}:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+  return `${key}:${linkHashOf(event.url)}`;
+}
+
+/** The link of a click as its dedupe key ends with it: 16 hex digits of its SHA-256. */
+export function linkHashOf(url: unknown): string {
+  return createHash('sha256')
+    .update(typeof url === 'string' ? url : '')
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function invalidReasonOf(
