@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AdminEventRepository } from './admin-event.repository';
 import { BackfillRepository } from './backfill.repository';
+import { EventPartitionRepository } from './event-partition.repository';
 import { EventStatsRepository } from './event-stats.repository';
 import { ForwardingEventRepository } from './forwarding-event.repository';
 import { IdentityRepository } from './identity.repository';
@@ -17,6 +18,7 @@ const PROVIDERS = [
   AdminEventRepository,
   IdentityRepository,
   EventStatsRepository,
+  EventPartitionRepository,
   BackfillRepository,
   MailjetLookupRepository,
 ];
