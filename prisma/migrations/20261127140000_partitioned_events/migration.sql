@@ -285,10 +285,20 @@ BEGIN
     EXECUTE pending_query INTO pending;
     CONTINUE WHEN pending;
 
+    -- The keys that pending events carry, in a table of their own with an index and statistics:
+    -- joined straight to the events, whose statistics lag behind a backlog (millions of `queued`
+    -- events during an outage), the planner chose a nested loop over them for each key of the month.
+    IF to_regclass('pg_temp.pending_dedupe_keys') IS NOT NULL THEN
+      DROP TABLE pg_temp.pending_dedupe_keys;
+    END IF;
+    CREATE TEMP TABLE pending_dedupe_keys ON COMMIT DROP AS
+      SELECT DISTINCT dedupe_key FROM mailjet_events WHERE status IN ('received', 'queued') AND dedupe_key IS NOT NULL;
+    CREATE UNIQUE INDEX ON pending_dedupe_keys (dedupe_key);
+    ANALYZE pending_dedupe_keys;
     EXECUTE format(
       'DELETE FROM dedupe_keys k USING %I e
        WHERE k.dedupe_key = e.dedupe_key AND k.event_id = e.id
-         AND NOT EXISTS (SELECT 1 FROM mailjet_events w WHERE w.status IN (''received'', ''queued'') AND w.dedupe_key = k.dedupe_key)',
+         AND NOT EXISTS (SELECT 1 FROM pg_temp.pending_dedupe_keys q WHERE q.dedupe_key = k.dedupe_key)',
       p.name);
 
     LOCK TABLE ONLY mailjet_events IN ACCESS EXCLUSIVE MODE;
