@@ -12,10 +12,10 @@ export const WEBHOOK_USER = 'bench';
 export const WEBHOOK_PASSWORD = 'bench-webhook-password';
 export const BASIC_AUTH = `Basic ${Buffer.from(`${WEBHOOK_USER}:${WEBHOOK_PASSWORD}`).toString('base64')}`;
 
-export function migrate() {
+export function migrate(url = DATABASE_URL) {
   execFileSync(process.execPath, ['--experimental-wasm-modules', '--disable-warning=ExperimentalWarning', 'prisma/migrate.mjs'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL },
+    env: { ...process.env, DATABASE_URL: url },
     stdio: 'inherit',
   });
 }

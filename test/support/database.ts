@@ -1,4 +1,8 @@
-import { Pool } from 'pg';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client, Pool } from 'pg';
 import { TEST_DATABASE_URL } from './test-env';
 import { waitFor } from './wait-for';
 
@@ -24,9 +28,13 @@ export interface StoredEvent {
  */
 export const FIRST_EVENT_ID = 9_999_999_999n;
 
-/** Direct access to the test database, to check what the product wrote. */
+/** Direct access to the test database (or another, given its URL), to check what the product wrote. */
 export class TestDatabase {
-  readonly pool = new Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+  readonly pool: Pool;
+
+  constructor(readonly url: string = TEST_DATABASE_URL) {
+    this.pool = new Pool({ connectionString: url, max: 4 });
+  }
 
   /**
    * Empties the tables (identity mappings too) and starts the ids again at FIRST_EVENT_ID.
@@ -83,5 +91,41 @@ export class TestDatabase {
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+}
+
+/**
+ * The URL of a new database of the test server's, named after the test database and `label`, for a
+ * test that migrates a database from an older schema or drops partitions: nothing else uses it.
+ */
+export function ownDatabaseUrl(label: string): string {
+  const url = new URL(TEST_DATABASE_URL);
+  const base = decodeURIComponent(url.pathname.slice(1)).slice(0, 40);
+  url.pathname = `/${base}_${label}_${randomBytes(3).toString('hex')}`;
+  return url.toString();
+}
+
+/**
+ * Creates the database if needed and applies prisma/migrations to it with the runner of `npm run
+ * migrate`: all of them, or up to the folder `upTo`, included.
+ */
+export async function migrateDatabase(url: string, upTo?: string): Promise<void> {
+  await promisify(execFile)(
+    process.execPath,
+    ['--experimental-wasm-modules', '--disable-warning=ExperimentalWarning', path.join(__dirname, '../../prisma/migrate.mjs'), ...(upTo ? ['to', upTo] : [])],
+    { env: { ...process.env, DATABASE_URL: url } },
+  );
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
+  } finally {
+    await client.end();
   }
 }

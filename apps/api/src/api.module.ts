@@ -10,6 +10,7 @@ import { AdminModule } from './admin/admin.module';
 import { ApiExceptionFilter } from './common/api-exception.filter';
 import { MailjetRestModule } from './mailjet-rest/mailjet-rest.module';
 import { MailjetWebhookModule } from './mailjet-webhook/mailjet-webhook.module';
+import { PartitionsModule } from './partitions/partitions.module';
 
 @Module({})
 export class ApiModule {
@@ -25,6 +26,7 @@ export class ApiModule {
         SourcesModule,
         MailjetWebhookModule,
         AdminModule,
+        PartitionsModule,
       ],
       providers: [
         {

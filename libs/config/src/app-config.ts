@@ -137,6 +137,11 @@ export class AppConfig {
     return { subject: kinds.includes('subject'), list: kinds.includes('list'), timeoutMs: this.environment.MAILJET_ENRICH_TIMEOUT_MS };
   }
 
+  /** Days raw events are kept (whole monthly partitions are dropped after); undefined: forever. */
+  get eventRetentionDays(): number | undefined {
+    return this.environment.EVENT_RETENTION_DAYS;
+  }
+
   /** One JSON object per line (for log collectors), at LOG_LEVEL and above. */
   createLogger(): ConsoleLogger {
     return createJsonLogger(this.logLevels);

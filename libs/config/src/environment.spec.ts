@@ -63,6 +63,15 @@ describe('loadEnvironment', () => {
     expect(loadEnvironment({ HTTP_REQUEST_TIMEOUT_MS: '120000' }, []).HTTP_REQUEST_TIMEOUT_MS).toBe(120000);
   });
 
+  it('keeps events forever unless EVENT_RETENTION_DAYS says otherwise, a whole number of days from 1', () => {
+    expect(loadEnvironment({}, []).EVENT_RETENTION_DAYS).toBeUndefined();
+    expect(loadEnvironment({ EVENT_RETENTION_DAYS: '' }, []).EVENT_RETENTION_DAYS).toBeUndefined();
+    expect(loadEnvironment({ EVENT_RETENTION_DAYS: '90' }, []).EVENT_RETENTION_DAYS).toBe(90);
+    for (const wrong of ['0', '-5', '1.5', 'ninety', '36501']) {
+      expect(() => loadEnvironment({ EVENT_RETENTION_DAYS: wrong }, [])).toThrow(/^invalid configuration: EVENT_RETENTION_DAYS: /);
+    }
+  });
+
   it('reads numbers from their text', () => {
     expect(loadEnvironment({ PORT: '8080', SEGMENT_MAX_ATTEMPTS: '3' }, [])).toMatchObject({ PORT: 8080, SEGMENT_MAX_ATTEMPTS: 3 });
   });

@@ -173,6 +173,17 @@ export class Environment {
   @Max(60_000)
   MAILJET_ENRICH_TIMEOUT_MS = 2000;
 
+  /**
+   * Raw events older than this many days go, a whole month's partition at a time, once every event
+   * of the month is that old and none is still `received` or `queued`. Unset: kept forever.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'EVENT_RETENTION_DAYS must be a whole number of days' })
+  @Min(1)
+  @Max(36500)
+  EVENT_RETENTION_DAYS?: number;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -3,6 +3,7 @@ import { AdminEventRepository } from './admin-event.repository';
 import { AnalystViewSettingsRepository } from './analyst-view-settings.repository';
 import { AnalystViewSettings } from './analyst-view-settings.service';
 import { BackfillRepository } from './backfill.repository';
+import { EventPartitionRepository } from './event-partition.repository';
 import { EventStatsRepository } from './event-stats.repository';
 import { ForwardingEventRepository } from './forwarding-event.repository';
 import { IdentityRepository } from './identity.repository';
@@ -19,6 +20,7 @@ const PROVIDERS = [
   AdminEventRepository,
   IdentityRepository,
   EventStatsRepository,
+  EventPartitionRepository,
   BackfillRepository,
   MailjetLookupRepository,
   AnalystViewSettingsRepository,

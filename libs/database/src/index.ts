@@ -4,6 +4,7 @@ export * from './analyst-view-settings.service';
 export * from './backfill.repository';
 export * from './database-errors';
 export * from './database.module';
+export * from './event-partition.repository';
 export * from './event-stats.repository';
 export * from './forwarding-event.repository';
 export * from './generated/prisma/enums';
