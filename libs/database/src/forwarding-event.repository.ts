@@ -54,16 +54,20 @@ const CLAIM_FOR_FORWARDING = `
     where m.id = e.id and e.in_this_job and e.paused and e.status = 'queued' and not (e.id = any($3::bigint[]))
       and m.status = 'queued' and coalesce(m.job_id, 'event-' || m.id) = $2
     returning m.id
-  ), near as (
-    select e.id, min(o.id) as owner
-    from e join mailjet_events o
-      on o.message_id = e.message_id and o.source_id = e.source_id and o.event_type = e.event_type
-     and o.id < e.id and o.origin <> e.origin and o.status not in ('invalid', 'duplicate')
-     and o.event_time between e.event_time - make_interval(secs => $4) and e.event_time + make_interval(secs => $4)
-     and (e.event_type <> 'click' or right(o.dedupe_key, 16) = right(e.dedupe_key, 16))
-    where e.in_this_job and e.status = 'queued' and e.message_id is not null
+  ), backfilled as materialized (
+    -- Only the events of sources ever backfilled are compared at all: none, for most deployments.
+    select * from e
+    where in_this_job and status = 'queued' and message_id is not null
       and exists (select 1 from backfills b where b.source_id = e.source_id)
-    group by e.id
+  ), near as (
+    -- By message id (its index); the time window is checked on the few rows of that message.
+    select c.id, min(o.id) as owner
+    from backfilled c join mailjet_events o
+      on o.message_id = c.message_id and o.source_id = c.source_id and o.event_type = c.event_type
+     and o.id < c.id and o.origin <> c.origin and o.status not in ('invalid', 'duplicate')
+     and abs(extract(epoch from o.event_time - c.event_time)) <= $4
+     and (c.event_type <> 'click' or right(o.dedupe_key, 16) = right(c.dedupe_key, 16))
+    group by c.id
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
