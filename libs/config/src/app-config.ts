@@ -24,6 +24,11 @@ export class AppConfig {
     return this.environment.DATABASE_URL;
   }
 
+  /** Connections of the process's PostgreSQL pool. */
+  get databasePoolSize(): number {
+    return this.environment.DATABASE_POOL_SIZE;
+  }
+
   get redisUrl(): string {
     return this.environment.REDIS_URL;
   }

@@ -72,6 +72,14 @@ describe('loadEnvironment', () => {
     }
   });
 
+  it('sizes the PostgreSQL pool from DATABASE_POOL_SIZE, 20 unless told, from 2', () => {
+    expect(loadEnvironment({}, []).DATABASE_POOL_SIZE).toBe(20);
+    expect(loadEnvironment({ DATABASE_POOL_SIZE: '8' }, []).DATABASE_POOL_SIZE).toBe(8);
+    for (const wrong of ['0', '1', 'ten', '2.5', '501']) {
+      expect(() => loadEnvironment({ DATABASE_POOL_SIZE: wrong }, [])).toThrow(/^invalid configuration: DATABASE_POOL_SIZE: /);
+    }
+  });
+
   it('reads numbers from their text', () => {
     expect(loadEnvironment({ PORT: '8080', SEGMENT_MAX_ATTEMPTS: '3' }, [])).toMatchObject({ PORT: 8080, SEGMENT_MAX_ATTEMPTS: 3 });
   });

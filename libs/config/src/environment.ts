@@ -18,6 +18,16 @@ export class Environment {
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgresql:// URL' })
   DATABASE_URL = 'postgresql://postgres@localhost:5432/mailjet_segment';
 
+  /**
+   * PostgreSQL connections each process may open for queries (the sources listener is one more).
+   * Replicas times this must stay under the server's max_connections (docs/SCALING.md).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(500)
+  DATABASE_POOL_SIZE = 20;
+
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// URL' })
   REDIS_URL = 'redis://localhost:6379';
 

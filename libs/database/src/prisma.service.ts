@@ -19,7 +19,7 @@ export class PrismaService extends PrismaClient implements OnApplicationShutdown
   constructor(config: AppConfig) {
     const pool = new Pool({
       connectionString: config.databaseUrl,
-      max: 20,
+      max: config.databasePoolSize,
       // A request must fail fast (503, Mailjet retries) rather than hang while PostgreSQL is away.
       connectionTimeoutMillis: 3000,
       query_timeout: 10000,
