@@ -147,6 +147,29 @@ describe('backfill from Mailjet (api + worker + PostgreSQL + Redis + local Mailj
     expect(new Set(keysOf(pipeline.sink)).size).toBe(9);
   });
 
+  it('forwards a second open a second after a delivered one: the backfill found it, it is not the first one\'s duplicate', async () => {
+    const [seed] = messages(1);
+    const arrived = FROM;
+    // Two opens a second apart (an image proxy, then the reader): the webhook delivered the first only.
+    seed.history = [...seed.history!, { EventAt: arrived + 101, EventType: 'opened', Useragent: 'Mozilla/5.0' }];
+    mailjet.addMessages([seed]);
+    expect((await pipeline.api.postWebhook(`[${webhookEventsOf(0, 1).join(',')}]`)).json()).toMatchObject({ accepted: 2 });
+    await db.settled(2);
+
+    expect(await finished(await startBackfill())).toMatchObject({ status: 'done', eventsFound: 4, eventsNew: 2, eventsKnown: 2 });
+    const events = await db.settled(4);
+    expect(events.map((event) => event.status)).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded']);
+    expect(keysOf(pipeline.sink).filter((key) => key.endsWith('Email Opened'))).toHaveLength(2);
+
+    // The webhook of the second open, late and a second off: the backfilled one's duplicate, not sent again.
+    const late = webhookEventsOf(0, 1, 2)[1];
+    expect((await pipeline.api.postWebhook(late)).json()).toMatchObject({ accepted: 1 });
+    const after = await db.settled(5);
+    const duplicate = after.find((event) => event.status === 'duplicate');
+    expect(duplicate).toBeDefined();
+    expect(pipeline.sink.accepted).toHaveLength(4);
+  });
+
   it('refuses a second backfill of an overlapping window while one runs, and cancelling a finished one', async () => {
     mailjet.addMessages(messages(300));
     mailjet.latencyMs = 5;

@@ -39,8 +39,11 @@ export type EventOutcome =
 // job: its job is `event-<id>`. Events of a paused source are parked instead (job 'paused', still
 // `queued`), unless Segment already has them ($3); those of a deleted source claim nothing.
 // `near`: where a source was ever backfilled, the same event may have come twice by different ways
-// (webhook and backfill) with times a second apart, hence different dedupe keys: an event with an
-// earlier one of the other origin, same message, type (and link) within $4 seconds, is its duplicate.
+// (webhook and backfill) with times a second apart, hence different dedupe keys. A backfill stores
+// only what it found no stored event for (one to one, nearest in time), so only a webhook event is
+// checked here: one whose backfilled twin (same message, type, link, within $4 seconds, not yet the
+// owner of another duplicate) is stored, whichever came first, is that twin's duplicate. A backfilled
+// event is never marked here: a second open a second after a delivered one is a real event.
 const CLAIM_FOR_FORWARDING = `
   with e as (
     select m.id, m.payload::text as payload, m.event_type, m.status, m.email, m.message_id, m.event_time, m.dedupe_key,
@@ -61,13 +64,17 @@ const CLAIM_FOR_FORWARDING = `
       and exists (select 1 from backfills b where b.source_id = e.source_id)
   ), near as (
     -- By message id (its index); the time window is checked on the few rows of that message.
-    select c.id, min(o.id) as owner
+    select distinct on (c.id) c.id, o.id as owner
     from backfilled c join mailjet_events o
       on o.message_id = c.message_id and o.source_id = c.source_id and o.event_type = c.event_type
-     and o.id < c.id and o.origin <> c.origin and o.status not in ('invalid', 'duplicate')
+     and c.origin = 'webhook' and o.origin = 'backfill' and o.status not in ('invalid', 'duplicate')
      and abs(extract(epoch from o.event_time - c.event_time)) <= $4
      and (c.event_type <> 'click' or right(o.dedupe_key, 16) = right(c.dedupe_key, 16))
-    group by c.id
+     and not exists (
+       select 1 from mailjet_events w
+       where w.message_id = o.message_id and w.source_id = o.source_id and w.duplicate_of = o.id and w.id <> c.id
+     )
+    order by c.id, abs(extract(epoch from o.event_time - c.event_time)), o.id
   ), claimed as (
     insert into dedupe_keys (dedupe_key, event_id)
     select dedupe_key, id from e
