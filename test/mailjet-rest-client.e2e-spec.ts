@@ -292,6 +292,23 @@ describe('MailjetRestClient against the Mailjet fake', () => {
       for (const secret of [API_KEY, API_SECRET, token, API_SECRET.slice(0, 8)]) expect(message).not.toContain(secret);
       expect(message.length).toBeLessThan(400);
     });
+
+    it('masks the password of a callback URL that Mailjet quotes back, as text or JSON-escaped', async () => {
+      const password = 'webhook-password-of-this-test';
+      const url = `https://mailjet:${password}@bridge.example/webhooks/mailjet/abc`;
+      fake.answerNext(1, 400, {}, JSON.stringify({ ErrorMessage: `Invalid Url "${url}"`, StatusCode: 400 }));
+      const quoted = await clientWith()
+        .create('eventcallbackurl', { EventType: 'open', Url: url, Version: 2 })
+        .catch((caught: unknown) => caught);
+      fake.answerNext(1, 400, {}, `<html>bad url ${JSON.stringify(url).replaceAll('/', '\\/')}</html>`);
+      const raw = await clientWith()
+        .create('eventcallbackurl', { EventType: 'open', Url: url, Version: 2 })
+        .catch((caught: unknown) => caught);
+
+      expect((quoted as Error).message).toContain('Invalid Url "https://mailjet:***@bridge.example/webhooks/mailjet/abc"');
+      expect((raw as Error).message).toContain('mailjet:***@bridge.example');
+      for (const error of [quoted, raw]) expect((error as Error).message).not.toContain(password);
+    });
   });
 
   describe('eventcallbackurl writes', () => {

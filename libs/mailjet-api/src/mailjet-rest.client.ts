@@ -139,6 +139,9 @@ function isRow(value: unknown): value is Record<string, unknown> {
  * - Errors are MailjetApiError; the key and secret never appear in them (masked if Mailjet
  *   echoes them). The client logs nothing.
  */
+/** `//user:password@` in a URL, also with JSON's escaped slashes (`\/\/`): the password is group-less, the rest kept. */
+const URL_PASSWORD = /((?:\/\/|\\\/\\\/)[^\s/\\:@"]*):[^\s@"]*@/g;
+
 export class MailjetRestClient {
   private readonly origin: string;
   private readonly authorization: string;
@@ -381,7 +384,8 @@ export class MailjetRestClient {
     return this.readable(`${parsed.ErrorMessage}${info}`);
   }
 
+  /** Masks the client's own secrets, and the password of any URL quoted back (a callback URL carries the webhook's). */
   private readable(text: string): string {
-    return maskedLine(text, this.secrets, MAX_ERROR_DETAIL_CHARS);
+    return maskedLine(text.replace(URL_PASSWORD, '$1:***@'), this.secrets, MAX_ERROR_DETAIL_CHARS);
   }
 }
