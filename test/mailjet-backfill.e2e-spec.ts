@@ -236,6 +236,37 @@ describe('backfill from Mailjet (api + worker + PostgreSQL + Redis + local Mailj
   });
 });
 
+describe('a backfill with EVENT_RETENTION_DAYS set', () => {
+  const db = new TestDatabase();
+  const mailjet = new MailjetFake(MAILJET_KEYS);
+  let pipeline: PipelineHarness;
+
+  beforeAll(async () => {
+    await mailjet.start();
+    pipeline = await PipelineHarness.start(db, {
+      MAILJET_API_KEY: MAILJET_KEYS.apiKey,
+      MAILJET_API_SECRET: MAILJET_KEYS.apiSecret,
+      MAILJET_API_URL: mailjet.url,
+      EVENT_RETENTION_DAYS: '30',
+    });
+  });
+  afterAll(async () => {
+    await pipeline.close();
+    await mailjet.stop();
+    await db.close();
+  });
+
+  it('refuses a window reaching past the retention, whose events would be dropped with their dedupe keys and sent again', async () => {
+    const day = 24 * 60 * 60 * 1000;
+    const window = (fromDaysAgo: number) => ({ from: new Date(Date.now() - fromDaysAgo * day).toISOString(), to: new Date(Date.now() - day).toISOString() });
+    const refused = await pipeline.api.admin('POST', '/admin/sources/default/backfills', window(31));
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toContain('from must be within the last 30 days (EVENT_RETENTION_DAYS)');
+    expect(await db.query('select id from backfills')).toHaveLength(0);
+    expect((await pipeline.api.admin('POST', '/admin/sources/default/backfills', window(29))).statusCode).toBe(202);
+  });
+});
+
 describe('a backfill whose api is killed (SIGKILL) resumes in the next api and finishes with the same result', () => {
   const db = new TestDatabase();
   const mailjet = new MailjetFake(MAILJET_KEYS);

@@ -22,6 +22,7 @@ const MESSAGES_PER_STEP = 100;
 const HISTORY_CONCURRENCY = 4;
 // A stopping api waits this long for the step under way, then lets go of the backfill.
 const SHUTDOWN_WAIT_MS = 5_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 // Mailjet did not exist before; an earlier `from` is a typo (1970, 1900).
 const EARLIEST_WINDOW_START = Date.UTC(2000, 0, 1);
 const MAX_CLOCK_SKEW_MS = 60_000;
@@ -103,6 +104,13 @@ export class MailjetBackfills implements OnApplicationBootstrap, OnModuleDestroy
     if (!(start < end)) throw new BadRequestException('from must be before to');
     if (start.getTime() < EARLIEST_WINDOW_START) throw new BadRequestException('from must be in 2000 or later');
     if (end.getTime() > Date.now() + MAX_CLOCK_SKEW_MS) throw new BadRequestException('to must not be in the future');
+    // Past the retention, stored events go with their dedupe keys: a backfill would find them all new and send them again.
+    const retentionDays = this.config.eventRetentionDays;
+    if (retentionDays !== undefined && start.getTime() < Date.now() - retentionDays * DAY_MS) {
+      throw new BadRequestException(
+        `from must be within the last ${retentionDays} days (EVENT_RETENTION_DAYS): older events are dropped with their dedupe keys, so a backfill would forward them again`,
+      );
+    }
     const { source } = this.accounts.of(slug);
     const backfill = await this.backfills.create(source.id, start, end);
     if (!backfill) {
