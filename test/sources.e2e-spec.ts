@@ -3,6 +3,7 @@ import { TestDatabase } from './support/database';
 import { PipelineHarness } from './support/pipeline-harness';
 import { SegmentSink } from './support/segment-sink';
 import { ApiHarness } from './support/api-harness';
+import { WorkerHarness } from './support/worker-harness';
 import { basicAuth, SEGMENT_WRITE_KEY, testConfig, WEBHOOK_PASSWORD, WEBHOOK_USER } from './support/test-env';
 import { waitFor } from './support/wait-for';
 
@@ -206,6 +207,32 @@ describe('sources: several Mailjet accounts, each to its own destination (api + 
     } finally {
       await other.close();
     }
+  });
+
+  it("a worker whose SECRETS_KEY does not open a source leaves its events queued with the reason; a worker that can, sends them", async () => {
+    await pipeline.worker.close();
+    // Started before the source exists: at start, it would refuse to run at all.
+    const wrongKey = await WorkerHarness.start(testConfig({ SECRETS_KEY: 'ab'.repeat(32), QUEUE_PREFIX: pipeline.api.config.queuePrefix }));
+    const sink = await sinkFor('unreadable-key');
+    try {
+      const source = await createSource('unreadable to the worker', { preset: 'custom', host: sink.url, writeKey: 'unreadable-key' });
+      await post(source, event('waits'));
+      const [waiting] = await waitFor('the reason on the waiting event', async () => {
+        const rows = await db.query<{ status: string; last_error: string | null; attempts: number }>('select status::text, last_error, attempts from mailjet_events');
+        return rows[0]?.last_error ? rows : undefined;
+      });
+      expect(waiting).toEqual({ status: 'queued', attempts: 0, last_error: `waiting: this worker cannot open the secrets of source ${source.slug} (SECRETS_KEY)` });
+      const listed = (await pipeline.api.admin('GET', '/admin/events?status=queued')).json().items;
+      expect(listed[0].lastError).toContain('cannot open the secrets');
+    } finally {
+      await wrongKey.close();
+      await pipeline.startWorker();
+    }
+    // The turned-away job waits 30 s before it is tried again; a worker restarted with the right key would too.
+    await pipeline.api.queue.promoteJobs();
+    await db.settled(1);
+    expect(emailsOf(sink)).toEqual(['waits@example.com']);
+    expect((await db.query<{ last_error: string | null }>('select last_error from mailjet_events'))[0].last_error).toBeNull();
   });
 
   it('removes the Mailjet keys of a source with "mailjet": null', async () => {

@@ -1,3 +1,4 @@
+import { AppConfig } from '@app/config';
 import { ApiHarness } from './api-harness';
 import { TestDatabase } from './database';
 import { SegmentSink } from './segment-sink';
@@ -8,8 +9,9 @@ import { WorkerHarness } from './worker-harness';
 export class PipelineHarness {
   private constructor(
     readonly api: ApiHarness,
-    readonly worker: WorkerHarness,
+    public worker: WorkerHarness,
     readonly sink: SegmentSink,
+    private readonly config: AppConfig,
   ) {}
 
   /** Starts from empty tables: rows another suite left queued have no worker here. */
@@ -19,13 +21,18 @@ export class PipelineHarness {
     const config = testConfig({ SEGMENT_HOST: sink.url, ...overrides });
     const api = await ApiHarness.start(config);
     const worker = await WorkerHarness.start(config);
-    return new PipelineHarness(api, worker, sink);
+    return new PipelineHarness(api, worker, sink, config);
   }
 
   /** Between two tests: no job, no event and no scripted answer of the previous one is left. */
   async reset(db: TestDatabase): Promise<void> {
     await this.api.reset(db);
     this.sink.reset();
+  }
+
+  /** A new worker of the suite's configuration, after a test closed this one to run its own. */
+  async startWorker(): Promise<void> {
+    this.worker = await WorkerHarness.start(this.config);
   }
 
   async close(): Promise<void> {

@@ -96,6 +96,11 @@ const CLAIM_FOR_FORWARDING = `
   left join identities i on i.email = lower(e.email)
   order by e.id`;
 
+// Why a job's events still wait, on those still queued in it; once a change, not at every retry.
+const NOTE_WAITING = `
+  update mailjet_events set last_error = $3, updated_at = now()
+  where id = any($1::bigint[]) and status = 'queued' and coalesce(job_id, 'event-' || id) = $2 and last_error is distinct from $3`;
+
 const DEDUPE_KEY_OWNERS = `select dedupe_key, event_id::text from dedupe_keys where dedupe_key = any($1::text[])`;
 
 // A failed attempt or a duplicate is written only while the row is still queued in this job (a
@@ -151,6 +156,11 @@ export class ForwardingEventRepository {
       const owner = !toForward(row) ? undefined : claimed ? row.id : (nearOwner ?? owners.get(row.dedupeKey!));
       return { ...row, id: BigInt(row.id), dedupeOwner: owner === undefined ? null : BigInt(owner) };
     });
+  }
+
+  /** Says on a job's queued events why they wait, without an attempt (forwarding them clears it). */
+  async noteWaiting(jobId: string, ids: readonly bigint[], reason: string): Promise<void> {
+    await this.prisma.pool.query(NOTE_WAITING, [ids.map(String), jobId, boundedText(reason)]);
   }
 
   /** Writes what became of a job's events in one statement; reasons are bounded. */

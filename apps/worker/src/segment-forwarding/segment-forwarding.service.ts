@@ -117,7 +117,12 @@ export class SegmentForwardingService {
     const passages = new Map<number, Passage>();
     if (job.sourceId !== undefined) {
       const passage = await this.enter(job.sourceId);
-      if (!passage.admission.admitted) throw new DestinationWaitError(passage.admission.retryAt, passage.admission.reason);
+      if (!passage.admission.admitted) {
+        // A gate's wait is short and its reason is the destination's; a source this worker cannot
+        // open waits until someone fixes SECRETS_KEY, so its events say why (best effort: the wait holds anyway).
+        if (!passage.destination) await this.events.noteWaiting(jobId, job.eventIds, `waiting: ${passage.admission.reason}`).catch(() => undefined);
+        throw new DestinationWaitError(passage.admission.retryAt, passage.admission.reason);
+      }
       passages.set(job.sourceId, passage);
     }
     try {
