@@ -224,6 +224,28 @@ describe('backfill from Mailjet (api + worker + PostgreSQL + Redis + local Mailj
     await db.settled(progress.eventsNew);
   });
 
+  it('refuses to delete a source while a backfill of it runs (its next step would store more), and deletes it once cancelled', async () => {
+    const created = await pipeline.api.admin('POST', '/admin/sources', {
+      name: 'backfilled', destination: { preset: 'custom', host: pipeline.sink.url, writeKey: SEGMENT_WRITE_KEY }, mailjet: MAILJET_KEYS,
+    });
+    const slug = created.json().slug as string;
+    mailjet.addMessages(messages(300));
+    mailjet.latencyMs = 5;
+    const started = await pipeline.api.admin('POST', `/admin/sources/${slug}/backfills`, {
+      from: new Date(FROM * 1000).toISOString(), to: new Date(TO * 1000).toISOString(),
+    });
+    const id = started.json().id as string;
+    await waitFor('the backfill to store its first step', async () => (await pipeline.api.admin('GET', `/admin/backfills/${id}`)).json().messagesScanned > 0);
+    const refused = await pipeline.api.admin('DELETE', `/admin/sources/${slug}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().message).toContain('a backfill running');
+
+    await pipeline.api.admin('DELETE', `/admin/backfills/${id}`);
+    const progress = await finished(id);
+    await db.settled(progress.eventsNew);
+    expect((await pipeline.api.admin('DELETE', `/admin/sources/${slug}`)).statusCode).toBeLessThan(300);
+  });
+
   it('refuses a window that is not one, and a source without Mailjet keys', async () => {
     const backwards = await pipeline.api.admin('POST', '/admin/sources/default/backfills', { from: '2026-11-02T00:00:00Z', to: '2026-11-01T00:00:00Z' });
     expect(backwards.statusCode).toBe(400);
@@ -259,10 +281,11 @@ describe('a backfill with EVENT_RETENTION_DAYS set', () => {
   it('refuses a window reaching past the retention, whose events would be dropped with their dedupe keys and sent again', async () => {
     const day = 24 * 60 * 60 * 1000;
     const window = (fromDaysAgo: number) => ({ from: new Date(Date.now() - fromDaysAgo * day).toISOString(), to: new Date(Date.now() - day).toISOString() });
+    const before = await db.query('select id from backfills');
     const refused = await pipeline.api.admin('POST', '/admin/sources/default/backfills', window(31));
     expect(refused.statusCode).toBe(400);
     expect(refused.json().message).toContain('from must be within the last 30 days (EVENT_RETENTION_DAYS)');
-    expect(await db.query('select id from backfills')).toHaveLength(0);
+    expect(await db.query('select id from backfills')).toHaveLength(before.length);
     expect((await pipeline.api.admin('POST', '/admin/sources/default/backfills', window(29))).statusCode).toBe(202);
   });
 });

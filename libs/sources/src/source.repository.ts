@@ -115,12 +115,14 @@ export class SourceRepository {
 
   /**
    * Marks the source deleted and forgets its secrets, unless it still has events to forward
-   * (`received` or `queued`): answers 'deleted', 'pending' or 'missing'.
+   * (`received` or `queued`) or a backfill running (whose next step would store more): answers
+   * 'deleted', 'pending' or 'missing'.
    */
   async delete(id: number): Promise<'deleted' | 'pending' | 'missing'> {
     const { rows } = await this.prisma.pool.query<{ deleted: boolean; pending: boolean }>(
       `with pending as (
-         select exists (select 1 from mailjet_events where status in ('received', 'queued') and source_id = $1) as pending
+         select exists (select 1 from mailjet_events where status in ('received', 'queued') and source_id = $1)
+             or exists (select 1 from backfills where status = 'running' and source_id = $1) as pending
        ), deleted as (
          update sources set deleted_at = now(), updated_at = now(), paused = false, destination_write_key = null,
                 mailjet_api_secret = null, webhook_password = null, previous_webhook_password = null,

@@ -149,7 +149,7 @@ export class SourceAdminService {
     if (result === 'missing') throw new NotFoundException(`no source ${slug}`);
     if (result === 'pending') {
       throw new ConflictException(
-        `source ${slug} still has events to forward (received or queued): let them settle, or resume it if it is paused, then delete it`,
+        `source ${slug} still has events to forward (received or queued) or a backfill running: let them settle (resume it if it is paused, cancel the backfill with DELETE /admin/backfills/:id), then delete it`,
       );
     }
     await this.directory.reload();
