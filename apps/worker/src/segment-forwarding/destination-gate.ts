@@ -16,8 +16,9 @@ export type Admission = { admitted: true; probe: boolean } | { admitted: false; 
  * - a destination whose last delivery failed (5xx, timeout, refused connection) gets one job at a
  *   time, a probe, after its own backoff; its other jobs wait in the delayed set without spending
  *   an attempt, and come back once a probe got through;
- * - while other sources exist, one destination has at most half of the worker's jobs in flight,
- *   so that a slow one leaves the rest to the others.
+ * - while other destinations have jobs too (asked for in the last few seconds), one destination
+ *   has at most half of the worker's jobs in flight, so that a slow one leaves the rest to the
+ *   others; alone, it may take every slot.
  */
 export class DestinationGate {
   private inFlight = 0;
@@ -31,7 +32,7 @@ export class DestinationGate {
     private readonly backoffMs: number,
   ) {}
 
-  /** How many sources are active: alone, a destination may take every slot. */
+  /** How many destinations have jobs now, this one included: alone, it may take every slot. */
   shareWith(activeSources: number): void {
     this.activeSources = Math.max(1, activeSources);
   }

@@ -24,9 +24,14 @@ export interface Destination {
   gate: DestinationGate;
 }
 
+// A destination whose jobs came to it this recently competes for the worker's slots.
+const BUSY_WINDOW_MS = 5_000;
+
 interface Entry {
   /** Host and write key the client was made with. */
   key: string;
+  /** When a job last asked for this destination. */
+  usedAt: number;
   client: SegmentClient;
   gate: DestinationGate;
 }
@@ -51,8 +56,6 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.sources.onChange((sources) => {
-      const active = [...sources.values()].filter((source) => !source.deleted).length;
-      for (const entry of this.entries.values()) entry.gate.shareWith(active);
       for (const [id, entry] of this.entries) {
         const source = sources.get(id);
         if (!source || source.deleted || keyOf(source) !== entry.key) this.retire(id, entry);
@@ -99,11 +102,22 @@ export class Destinations implements OnModuleInit, OnApplicationShutdown {
           },
         }),
         gate: new DestinationGate(concurrency, this.config.retryPolicy.backoffMs),
+        usedAt: 0,
       };
-      entry.gate.shareWith(this.sources.all().filter((known) => !known.deleted).length);
       this.entries.set(sourceId, entry);
     }
-    return { source, client: entry?.client ?? NO_CLIENT, gate: entry?.gate ?? OPEN_GATE };
+    if (!entry) return { source, client: NO_CLIENT, gate: OPEN_GATE };
+    const now = Date.now();
+    entry.usedAt = now;
+    // Half the slots at most only while another destination has jobs too: an idle source takes none.
+    entry.gate.shareWith(1 + this.othersBusy(entry, now));
+    return { source, client: entry.client, gate: entry.gate };
+  }
+
+  private othersBusy(entry: Entry, now: number): number {
+    let busy = 0;
+    for (const other of this.entries.values()) if (other !== entry && now - other.usedAt < BUSY_WINDOW_MS) busy++;
+    return busy;
   }
 
   private retire(sourceId: number, entry: Entry): void {
