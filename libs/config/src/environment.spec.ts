@@ -80,6 +80,20 @@ describe('loadEnvironment', () => {
     }
   });
 
+  it('refuses a SEGMENT_HOST with credentials, a query or a fragment, without echoing it; keeps a path', () => {
+    for (const wrong of ['https://user:hunter2-secret@api.segment.io', 'https://api.segment.io/?key=1', 'https://api.segment.io#x', 'api.segment.io']) {
+      let error: Error | undefined;
+      try {
+        loadEnvironment({ SEGMENT_HOST: wrong }, []);
+      } catch (caught) {
+        error = caught as Error;
+      }
+      expect(error?.message).toBe('invalid configuration: SEGMENT_HOST: SEGMENT_HOST must be an http(s):// URL without credentials, query or fragment');
+    }
+    expect(loadEnvironment({ SEGMENT_HOST: 'https://hosted.rudderlabs.com/data-plane/' }, []).SEGMENT_HOST).toBe('https://hosted.rudderlabs.com/data-plane/');
+    expect(loadEnvironment({ SEGMENT_HOST: 'http://127.0.0.1:4000' }, []).SEGMENT_HOST).toBe('http://127.0.0.1:4000');
+  });
+
   it('reads numbers from their text', () => {
     expect(loadEnvironment({ PORT: '8080', SEGMENT_MAX_ATTEMPTS: '3' }, [])).toMatchObject({ PORT: 8080, SEGMENT_MAX_ATTEMPTS: 3 });
   });

@@ -73,7 +73,10 @@ export class Environment {
   @IsNotEmpty()
   SEGMENT_WRITE_KEY?: string;
 
-  @Matches(/^https?:\/\//, { message: 'SEGMENT_HOST must be an http(s):// URL' })
+  /** No user:password@ (it would be logged with the host), query or fragment: the write key is the credential. */
+  @Matches(/^https?:\/\/[^/?#@\s]+(\/[^?#\s]*)?$/, {
+    message: 'SEGMENT_HOST must be an http(s):// URL without credentials, query or fragment',
+  })
   SEGMENT_HOST = 'https://api.segment.io';
 
   @Transform(toInt)
