@@ -22,9 +22,10 @@ const reconnectSoon = (times: number) => Math.min(times * 100, 1000);
 function clusterOptions(target: RedisClusterTarget, redisOptions: RedisOptions): ClusterOptions {
   const { username, password, tls } = target;
   return {
-    // ioredis 6 leaves `connect()` unsettled for good when a ready check (CLUSTER INFO) fails, as it
-    // does while a failover is under way; BullMQ's worker then waited on it and stopped fetching.
-    // Commands meet a cluster that is not ready anyway, and are retried (below) or fail.
+    // When the ready check (CLUSTER INFO) fails, as it can while a failover is under way, ioredis
+    // 6.0.0 reconnects without ever settling the promise of `connect()` (cluster/index.js), and a
+    // BullMQ worker that awaits it stops fetching (BullMQ 6.7 gives up on it after 30 s). Without the
+    // check, commands meet a cluster that is not ready yet: they are retried (below) or fail.
     enableReadyCheck: false,
     clusterRetryStrategy: reconnectSoon,
     slotsRefreshTimeout: 2000,
