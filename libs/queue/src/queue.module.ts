@@ -150,9 +150,9 @@ export class QueueModule {
         BullModule.forRootAsync({
           imports: [QueueModule.bullmqConnection(role)],
           inject: [AppConfig, REDIS_CONNECTION, BULLMQ_CONNECTION],
-          useFactory: (config: AppConfig, redis: RedisClient, bullmq: ReturnType<typeof createBullmqConnection>) => ({
+          useFactory: (config: AppConfig, redis: RedisClient, bullmq: Partial<ReturnType<typeof createBullmqConnection>>) => ({
             prefix: queueKeyPrefix(config.queuePrefix, config.redis.kind === 'cluster'),
-            connection: role === 'producer' ? redis : bullmq.connection,
+            connection: bullmq.connection ?? redis,
           }),
         }),
         BullModule.registerQueue({ name: MAILJET_EVENTS_QUEUE }),
@@ -172,7 +172,7 @@ export class QueueModule {
         {
           provide: BULLMQ_CONNECTION,
           inject: [AppConfig],
-          useFactory: (config: AppConfig) => (role === 'consumer' ? createBullmqConnection(config.redis) : { connection: {} }),
+          useFactory: (config: AppConfig) => (role === 'consumer' ? createBullmqConnection(config.redis) : {}),
         },
       ],
       exports: [BULLMQ_CONNECTION, RedisConnectionModule],
