@@ -11,6 +11,7 @@ import pg from 'pg';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
   cpuMs, groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
+  queueKeyPrefix,
 } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50000);
@@ -129,7 +130,7 @@ async function run(concurrency, db, sink) {
   await worker.stop();
   await api.stop();
   // The next run starts from an empty Redis: completed jobs kept for the dashboard would slow it down.
-  const queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: env.QUEUE_PREFIX });
+  const queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: queueKeyPrefix(env.QUEUE_PREFIX) });
   await queue.obliterate({ force: true });
   await queue.close();
 

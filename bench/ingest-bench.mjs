@@ -11,6 +11,7 @@ import path from 'node:path';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
   cpuMs, groupedBody, httpReady, machine, mb, median, migrate, openEvent, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
+  queueKeyPrefix,
 } from './support.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -74,7 +75,7 @@ async function main() {
   if (!existsSync(BARE)) throw new Error(`the bare reference is not at ${BARE}`);
   migrate();
   const prefix = `bench-${Date.now()}`;
-  const productQueue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix });
+  const productQueue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: queueKeyPrefix(prefix) });
   const db = new pg.Client({ connectionString: DATABASE_URL });
   await db.connect();
   const api = await startProcess(

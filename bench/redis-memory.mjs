@@ -8,6 +8,7 @@ import pg from 'pg';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER,
   groupedBody, httpReady, machine, mb, migrate, startArgs, startProcess, updateBenchmarksDoc,
+  queueKeyPrefix,
 } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -30,7 +31,7 @@ async function main() {
     DATABASE_URL, REDIS_URL, HOST: '127.0.0.1', PORT: String(API_PORT), QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
     MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin-token-16',
   }, httpReady(`http://127.0.0.1:${API_PORT}/health/live`));
-  const queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix });
+  const queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: queueKeyPrefix(prefix) });
   try {
     await queue.waitUntilReady();
     const before = await usedMemory(redis);

@@ -18,6 +18,7 @@ import pg from 'pg';
 import {
   BASIC_AUTH, REDIS_URL, WEBHOOK_PASSWORD, WEBHOOK_USER,
   groupedBody, httpReady, machine, median, migrate, startArgs, startProcess, updateBenchmarksDoc,
+  queueKeyPrefix,
 } from './support.mjs';
 
 const DATABASE_URL = process.env.BENCH_SCALE_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/mailjet_segment_scale_bench';
@@ -93,7 +94,7 @@ class Side {
     await this.db.query(`insert into sources (id, slug, name, destination_preset, destination_host, webhook_user)
                          values (2, 'benchsource00002', 'second', 'segment-us', 'https://api.segment.io', 'second'),
                                 (3, 'benchsource00003', 'third', 'segment-eu', 'https://events.eu1.segmentapis.com', 'third')`);
-    this.queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: this.prefix });
+    this.queue = new Queue('mailjet-events', { connection: { url: REDIS_URL }, prefix: queueKeyPrefix(this.prefix) });
   }
 
   async startApi() {

@@ -3,6 +3,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -125,4 +126,13 @@ export function updateBenchmarksDoc(key, section) {
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const pattern = new RegExp(`<!-- ${key}:start -->[\\s\\S]*<!-- ${key}:end -->`);
   writeFileSync(file, pattern.test(text) ? text.replace(pattern, section) : `${text}\n${section}\n`);
+}
+
+/**
+ * The prefix of the queue's keys as the processes make it from QUEUE_PREFIX (a hash tag on a Redis
+ * Cluster): the built function itself (`nest build api` first), so that a bench names keys as they do.
+ */
+export function queueKeyPrefix(prefix, cluster = false) {
+  const require = createRequire(import.meta.url);
+  return require(path.join(ROOT, 'dist/apps/api/libs/queue/src/redis-connections.js')).queueKeyPrefix(prefix, cluster);
 }

@@ -4,7 +4,9 @@ import { GROUPED_SENT_SAMPLE, MAILJET_SAMPLES, SAMPLE_MESSAGE_IDS, sampleWithMes
 import type { ApiHarness } from './support/api-harness';
 import { TestDatabase } from './support/database';
 import { PipelineHarness } from './support/pipeline-harness';
+import { RedisCluster, startRedisCluster } from './support/redis-cluster';
 import type { SegmentSink } from './support/segment-sink';
+import { onRedisCluster } from './support/test-env';
 import type { WorkerHarness } from './support/worker-harness';
 
 const SEGMENT_EVENTS = {
@@ -17,21 +19,38 @@ const SEGMENT_EVENTS = {
   unsub: 'Email Unsubscribed',
 };
 
-describe('forwarding to Segment (api + worker + PostgreSQL + Redis + a local Segment sink)', () => {
-  const db = new TestDatabase();
-  let pipeline: PipelineHarness;
+const db = new TestDatabase();
+afterAll(() => db.close());
+
+// The same suite on one Redis and on a Redis Cluster of three masters (with a password), where
+// BullMQ's keys carry a hash tag and every client is an ioredis Cluster.
+describe.each(['one Redis', 'a Redis Cluster'] as const)('forwarding to Segment (api + worker + PostgreSQL + %s + a local Segment sink)', (redis) => {
+  let cluster: RedisCluster | undefined;
+  let pipeline: PipelineHarness | undefined;
   let api: ApiHarness;
   let worker: WorkerHarness;
   let sink: SegmentSink;
 
   beforeAll(async () => {
-    pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5' });
+    if (redis === 'a Redis Cluster') cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, password: 'cluster:pass/word@test' });
+    pipeline = await PipelineHarness.start(db, { SEGMENT_BACKOFF_MS: '50', SEGMENT_MAX_ATTEMPTS: '5', ...(cluster ? onRedisCluster(cluster) : {}) });
     ({ api, worker, sink } = pipeline);
-  });
-  beforeEach(() => pipeline.reset(db));
+  }, 60_000);
+  beforeEach(() => pipeline!.reset(db));
   afterAll(async () => {
-    await pipeline.close();
-    await db.close();
+    await pipeline?.close();
+    await cluster?.stop();
+  });
+
+  it('runs on the Redis it is meant to', async () => {
+    const prefix = pipeline!.api.config.queuePrefix;
+    expect(api.queue.opts.prefix).toBe(cluster ? `{${prefix}}` : prefix);
+    await api.postWebhook(sampleWithMessageId('open', '1000'));
+    const [row] = await db.settled(1);
+    const key = `${api.queue.opts.prefix}:${api.queue.name}:${row.job_id}`;
+    expect(await api.queue.getJobState(row.job_id!)).toBe('completed');
+    // On the cluster, the job's hash is on the master of the prefix's slot.
+    if (cluster) expect((await cluster.cli(await cluster.masterOf(key), 'exists', key)).trim()).toBe('1');
   });
 
   it('forwards every type once, with the expected track call', async () => {

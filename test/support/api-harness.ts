@@ -3,7 +3,8 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { AppConfig } from '@app/config';
-import { decodeEventIds, MAILJET_EVENTS_QUEUE, MAX_EVENTS_PER_JOB } from '@app/queue';
+import type { Cluster } from 'ioredis';
+import { createBullmqConnection, decodeEventIds, MAILJET_EVENTS_QUEUE, MAX_EVENTS_PER_JOB, queueKeyPrefix } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { TestDatabase } from './database';
 import { basicAuth, TEST_REDIS_URL, testConfig } from './test-env';
@@ -16,6 +17,8 @@ export class ApiHarness {
     readonly config: AppConfig,
     /** The api's queue, read straight from the real Redis (not through any proxy the test cuts). */
     readonly queue: Queue,
+    /** The queue's own cluster client, when the api runs on a Redis Cluster. */
+    private readonly clusterClient?: Cluster,
   ) {}
 
   /** `redisUp: false` starts it without waiting for its queue's connection (Redis is away at start). */
@@ -26,8 +29,13 @@ export class ApiHarness {
     // BullMQ finishes connecting in the background (an INFO command); a test that cut Redis during
     // that command would fail the queue's connection for good, which is not the outage it means.
     if (redisUp) await app.get<Queue>(getQueueToken(MAILJET_EVENTS_QUEUE)).waitUntilReady();
-    const queue = new Queue(MAILJET_EVENTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: config.queuePrefix });
-    return new ApiHarness(app, config, queue);
+    const redis = config.redis;
+    const cluster = redis.kind === 'cluster' ? createBullmqConnection(redis).owned : undefined;
+    const queue = new Queue(MAILJET_EVENTS_QUEUE, {
+      connection: cluster ?? { url: TEST_REDIS_URL },
+      prefix: queueKeyPrefix(config.queuePrefix, cluster !== undefined),
+    });
+    return new ApiHarness(app, config, queue, cluster);
   }
 
   /** A callback to the default source's URL, or to `url` (a source's own, `/webhooks/mailjet/<slug>`). */
@@ -89,6 +97,7 @@ export class ApiHarness {
   async close(): Promise<void> {
     await this.queue.obliterate({ force: true }).catch(() => undefined);
     await this.queue.close();
+    this.clusterClient?.disconnect();
     await this.app.close();
   }
 }

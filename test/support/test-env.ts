@@ -30,6 +30,11 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
   });
 }
 
+/** What makes `testConfig` use a Redis Cluster of the test's own instead of TEST_REDIS_URL. */
+export function onRedisCluster(cluster: { clusterNodesVariable: string }): Record<string, string> {
+  return { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.clusterNodesVariable };
+}
+
 export function basicAuth(user = WEBHOOK_USER, password = WEBHOOK_PASSWORD): string {
   return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 }

@@ -1,5 +1,6 @@
 import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { Environment, LOG_LEVELS, RequiredVariable } from './environment';
+import { parseRedisClusterNodes, RedisTarget } from './redis-target';
 
 export interface SegmentSettings {
   writeKey: string;
@@ -29,8 +30,14 @@ export class AppConfig {
     return this.environment.DATABASE_POOL_SIZE;
   }
 
-  get redisUrl(): string {
-    return this.environment.REDIS_URL;
+  /** REDIS_URL's server, or the Redis Cluster of REDIS_CLUSTER_NODES when that is set. */
+  get redis(): RedisTarget {
+    const nodes = this.environment.REDIS_CLUSTER_NODES;
+    if (!nodes) return { kind: 'single', url: this.environment.REDIS_URL };
+    const cluster = parseRedisClusterNodes(nodes);
+    // loadEnvironment refused an unreadable value already.
+    if (typeof cluster === 'string') throw new Error(cluster);
+    return cluster;
   }
 
   get queuePrefix(): string {

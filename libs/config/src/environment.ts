@@ -1,6 +1,7 @@
 import type { LogLevel } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { DEFAULT_REDIS_URL, parseRedisClusterNodes } from './redis-target';
 
 /** Nest's log levels, most severe first. */
 export const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -29,7 +30,16 @@ export class Environment {
   DATABASE_POOL_SIZE = 20;
 
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// URL' })
-  REDIS_URL = 'redis://localhost:6379';
+  REDIS_URL = DEFAULT_REDIS_URL;
+
+  /**
+   * A Redis Cluster instead of REDIS_URL: seed nodes as `host:port` or `redis://` / `rediss://` URLs,
+   * comma-separated; URL entries carry the nodes' shared credentials and TLS (read by
+   * `parseRedisClusterNodes`, checked in `loadEnvironment`).
+   */
+  @IsOptional()
+  @IsString()
+  REDIS_CLUSTER_NODES?: string;
 
   @Transform(toInt)
   @IsInt()
@@ -201,6 +211,21 @@ export class Environment {
   LOG_LEVEL: LogLevel = 'log';
 }
 
+/**
+ * REDIS_CLUSTER_NODES must parse; and a REDIS_URL of its own beside it is refused: which one would
+ * the processes use, and would its password apply? Credentials and TLS go in the cluster's entries.
+ */
+function redisClusterProblems(environment: Environment, given: Record<string, unknown>): string[] {
+  const parsed = parseRedisClusterNodes(environment.REDIS_CLUSTER_NODES!);
+  const problems = typeof parsed === 'string' ? [parsed] : [];
+  if ('REDIS_URL' in given && environment.REDIS_URL !== DEFAULT_REDIS_URL) {
+    problems.push(
+      'REDIS_URL is set beside REDIS_CLUSTER_NODES, which replaces it: unset REDIS_URL (give the cluster\'s credentials and TLS as rediss://user:password@host:port entries of REDIS_CLUSTER_NODES)',
+    );
+  }
+  return problems;
+}
+
 export type RequiredVariable = 'MAILJET_WEBHOOK_USER' | 'MAILJET_WEBHOOK_PASSWORD' | 'ADMIN_TOKEN' | 'SEGMENT_WRITE_KEY';
 
 export class ConfigurationError extends Error {}
@@ -221,6 +246,7 @@ export function loadEnvironment(
   const problems = validateSync(environment).map(
     (error) => `${error.property}: ${Object.values(error.constraints ?? {}).join(', ').replace(/ but actual is .*$/, '')}`,
   );
+  if (environment.REDIS_CLUSTER_NODES) problems.push(...redisClusterProblems(environment, given));
   for (const name of required) {
     if (!environment[name]) problems.unshift(`${name} is required but not set`);
   }

@@ -1,8 +1,9 @@
 import { Controller, Get, HttpCode, HttpStatus, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Redis } from 'ioredis';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
 import { PrismaService } from '@app/database';
-import { REDIS_CONNECTION } from '@app/queue';
+import { MAILJET_EVENTS_QUEUE, REDIS_CONNECTION, RedisClient } from '@app/queue';
 import { withTimeout } from '@app/common';
 import { SourceDirectory } from '@app/sources';
 
@@ -23,7 +24,8 @@ async function check(what: string, probe: () => Promise<unknown>): Promise<Check
 export class HealthController {
   constructor(
     private readonly prisma: PrismaService,
-    @Inject(REDIS_CONNECTION) private readonly redis: Redis,
+    @Inject(REDIS_CONNECTION) private readonly redis: RedisClient,
+    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
     private readonly sources: SourceDirectory,
   ) {}
 
@@ -41,7 +43,8 @@ export class HealthController {
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const [postgres, redis] = await Promise.all([
       check('PostgreSQL', () => this.prisma.pool.query('select 1')),
-      check('Redis', () => this.redis.ping()),
+      // A key of the queue, not a ping: on a cluster, that is the master of the queue's slot answering.
+      check('Redis', () => this.redis.exists(this.queue.toKey('meta'))),
     ]);
     const unreadable = this.sources.unreadable();
     const sources: CheckResult =

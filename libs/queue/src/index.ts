@@ -3,3 +3,4 @@ export * from './forward-event-job.dto';
 export * from './queue.constants';
 export * from './queue.module';
 export * from './redis-errors';
+export * from './redis-connections';

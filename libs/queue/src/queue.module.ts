@@ -12,13 +12,16 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { Queue } from 'bullmq';
-import IORedis, { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { AppConfig } from '@app/config';
 import { MAILJET_EVENTS_QUEUE } from './queue.constants';
+import { createBullmqConnection, createFailFastConnection, queueKeyPrefix, RedisClient } from './redis-connections';
 import { isRedisUnavailable } from './redis-errors';
 
-/** A Redis client that fails at once while Redis is unreachable, instead of queueing commands. */
+/** A Redis client (`RedisClient`: one server or a cluster) that fails at once while Redis is unreachable, instead of queueing commands. */
 export const REDIS_CONNECTION = Symbol('REDIS_CONNECTION');
+/** BullMQ's connection for the worker process (see `createBullmqConnection`). */
+const BULLMQ_CONNECTION = Symbol('BULLMQ_CONNECTION');
 
 export type QueueRole = 'producer' | 'consumer';
 
@@ -57,7 +60,7 @@ class RedisOutageLog {
 
 @Injectable()
 class RedisConnectionCloser implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CONNECTION) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS_CONNECTION) private readonly redis: RedisClient) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
@@ -71,15 +74,11 @@ class RedisConnectionCloser implements OnApplicationShutdown {
       provide: REDIS_CONNECTION,
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
-        const redis = new IORedis(config.redisUrl, {
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 1,
-          connectTimeout: 2000,
-          // Reconnect quickly once Redis is back: the recovery loop and health depend on it.
-          retryStrategy: (times: number) => Math.min(times * 100, 1000),
-        });
+        const redis = createFailFastConnection(config.redis);
         const outage = new RedisOutageLog();
-        return redis.on('error', outage.onError).on('ready', outage.onReady);
+        // A cluster's client reports each node's errors apart; `error` says the cluster is lost.
+        redis.on('error', outage.onError).on('ready', outage.onReady);
+        return redis;
       },
     },
     RedisConnectionCloser,
@@ -116,6 +115,25 @@ class QueueErrorLog implements OnModuleInit, OnApplicationBootstrap {
   }
 }
 
+/**
+ * Closes the cluster client that the worker process's BullMQ shares (BullMQ closes the connections
+ * it made, never one it was given), once the queue is closed; one Redis server has none.
+ */
+@Injectable()
+class BullmqConnectionCloser implements OnApplicationShutdown {
+  constructor(
+    @Inject(BULLMQ_CONNECTION) private readonly bullmq: { owned?: Cluster },
+    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    const owned = this.bullmq.owned;
+    if (!owned) return;
+    await this.queue.close().catch(() => undefined);
+    await owned.quit().catch(() => owned.disconnect());
+  }
+}
+
 @Module({})
 export class QueueModule {
   /**
@@ -130,17 +148,34 @@ export class QueueModule {
         DiscoveryModule,
         RedisConnectionModule,
         BullModule.forRootAsync({
-          imports: [RedisConnectionModule],
-          inject: [AppConfig, REDIS_CONNECTION],
-          useFactory: (config: AppConfig, redis: Redis) => ({
-            prefix: config.queuePrefix,
-            connection: role === 'producer' ? redis : { url: config.redisUrl, maxRetriesPerRequest: null },
+          imports: [QueueModule.bullmqConnection(role)],
+          inject: [AppConfig, REDIS_CONNECTION, BULLMQ_CONNECTION],
+          useFactory: (config: AppConfig, redis: RedisClient, bullmq: Partial<ReturnType<typeof createBullmqConnection>>) => ({
+            prefix: queueKeyPrefix(config.queuePrefix, config.redis.kind === 'cluster'),
+            connection: bullmq.connection ?? redis,
           }),
         }),
         BullModule.registerQueue({ name: MAILJET_EVENTS_QUEUE }),
       ],
-      providers: [QueueErrorLog],
+      providers: [QueueErrorLog, BullmqConnectionCloser],
       exports: [BullModule, RedisConnectionModule],
+    };
+  }
+
+  /** BullMQ's connection of the worker process; the api's BullMQ uses the fail-fast client and needs none. */
+  private static bullmqConnection(role: QueueRole): DynamicModule {
+    return {
+      module: class BullmqConnectionModule {},
+      global: true,
+      imports: [RedisConnectionModule],
+      providers: [
+        {
+          provide: BULLMQ_CONNECTION,
+          inject: [AppConfig],
+          useFactory: (config: AppConfig) => (role === 'consumer' ? createBullmqConnection(config.redis) : {}),
+        },
+      ],
+      exports: [BULLMQ_CONNECTION, RedisConnectionModule],
     };
   }
 }

@@ -8,8 +8,26 @@ export class RedisNotConnectedError extends Error {
   }
 }
 
-/** ioredis's errors for a command that cannot reach Redis (the api's client fails at once rather than queue it). */
-const REDIS_UNAVAILABLE = /Stream isn't writeable|Connection is closed|max retries per request|enableOfflineQueue/i;
+/**
+ * ioredis's errors for a command that cannot reach Redis (the api's client fails at once rather than
+ * queue it); on a cluster, also those of a cluster without a usable map of its slots, or failing over
+ * (a dead master's slots until its replica is promoted): the same outage, for a while.
+ */
+const REDIS_UNAVAILABLE = new RegExp(
+  [
+    "Stream isn't writeable",
+    'Connection is closed',
+    'max retries per request',
+    'enableOfflineQueue',
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
+    'Too many Cluster redirections',
+    'Cluster is (disconnected|disconnecting|ended)',
+    'Node is disconnected',
+    '^(CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\\b',
+  ].join('|'),
+  'i',
+);
 
 /**
  * Whether an error says Redis is unreachable, not that a command is wrong. Read by shape, not

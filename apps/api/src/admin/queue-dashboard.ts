@@ -4,8 +4,7 @@ import { FastifyAdapter as BullBoardFastifyAdapter } from '@bull-board/fastify';
 import { getQueueToken } from '@nestjs/bullmq';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { MAILJET_EVENTS_QUEUE, REDIS_CONNECTION } from '@app/queue';
+import { MAILJET_EVENTS_QUEUE, REDIS_CONNECTION, RedisClient } from '@app/queue';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
@@ -16,7 +15,7 @@ export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 export async function mountQueueDashboard(app: NestFastifyApplication): Promise<void> {
   const serverAdapter = new BullBoardFastifyAdapter().setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({ queues: [new BullMQAdapter(app.get<Queue>(getQueueToken(MAILJET_EVENTS_QUEUE)))], serverAdapter });
-  const redis = app.get<Redis>(REDIS_CONNECTION);
+  const redis = app.get<RedisClient>(REDIS_CONNECTION);
   await app.getHttpAdapter().getInstance().register(async (scope) => {
     // Bull Board's calls wait for Redis as long as BullMQ does (forever, if it was away at start).
     scope.addHook('onRequest', async (_request, reply) => {

@@ -1,7 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { withTimeout } from '@app/common';
 import { AppConfig } from '@app/config';
 import { EventJob, IngestEventRepository, QueuedEvent } from '@app/database';
@@ -16,6 +15,7 @@ import {
   MAX_EVENTS_PER_JOB,
   PARKED_JOB_ID,
   REDIS_CONNECTION,
+  RedisClient,
 } from '@app/queue';
 
 // BullMQ waits for its connection forever when Redis was away as it started: a callback's
@@ -42,7 +42,7 @@ export class EventEnqueuer {
     @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue<ForwardEventsJobData>,
     private readonly events: IngestEventRepository,
     private readonly config: AppConfig,
-    @Inject(REDIS_CONNECTION) private readonly redis: Redis,
+    @Inject(REDIS_CONNECTION) private readonly redis: RedisClient,
   ) {}
 
   /** Adds jobs whose ids the events' rows already name. */
