@@ -8,6 +8,11 @@
 //   node --experimental-wasm-modules prisma/migrate.mjs new NAME  write a migration for the schema change
 //   node --experimental-wasm-modules prisma/migrate.mjs to NAME   apply pending migrations up to NAME, included
 //                                                                 (tests of a migration start from the schema before it)
+//   node --experimental-wasm-modules prisma/migrate.mjs wait [SECONDS]
+//                                                                 apply nothing: wait (600 s by default) until every
+//                                                                 migration of prisma/migrations is applied, then exit 0
+//                                                                 (Kubernetes: the init container of api and worker pods,
+//                                                                 so that none serves on the schema before the migrate Job)
 import { readFile, readdir, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +26,8 @@ const migrationsDir = path.join(prismaDir, 'migrations');
 const connectionString =
   process.env.DATABASE_URL ?? 'postgresql://postgres@localhost:5432/mailjet_segment';
 const filters = { externalTables: [], externalEnums: [] };
+const WAIT_DEFAULT_SECONDS = 600;
+const WAIT_POLL_MS = 2000;
 
 function redacted(url) {
   const parsed = new URL(url);
@@ -63,6 +70,55 @@ async function migrationDirectories(upTo) {
   );
 }
 
+/** The migrations of `expected` that the database has not applied, with why, or why it cannot be read. */
+async function unappliedMigrations(expected) {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 3000, query_timeout: 5000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query('select migration_name, finished_at, rolled_back_at from _prisma_migrations');
+    const applied = new Set(rows.filter((row) => row.finished_at && !row.rolled_back_at).map((row) => row.migration_name));
+    const unfinished = new Set(rows.filter((row) => !row.finished_at && !row.rolled_back_at).map((row) => row.migration_name));
+    return expected.filter((name) => !applied.has(name)).map((name) => (unfinished.has(name) ? `${name} (started, not finished: running, or failed)` : name));
+  } catch (error) {
+    // 42P01: the table does not exist yet, nothing was ever migrated; anything else (PostgreSQL away,
+    // no such database, wrong password) is the reason we keep waiting.
+    if (error?.code === '42P01') return expected;
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Waits until every folder of prisma/migrations is applied: a process of this image must not
+ * start on the schema of an older one. Prints each new reason to wait once, and fails after
+ * `seconds` with the last one.
+ */
+async function waitForMigrations(seconds) {
+  const expected = (await migrationDirectories()).map((dir) => dir.path);
+  const deadline = Date.now() + seconds * 1000;
+  let reason;
+  for (;;) {
+    let current;
+    try {
+      const pending = await unappliedMigrations(expected);
+      if (pending.length === 0) {
+        console.log(`migrate: ${redacted(connectionString)} has the ${expected.length} migrations of this image; done waiting`);
+        return;
+      }
+      current = `not applied yet: ${pending.join(', ')}`;
+    } catch (error) {
+      current = `cannot read _prisma_migrations: ${String(error?.message ?? error).split('\n')[0]}`;
+    }
+    if (current !== reason) console.log(`migrate: waiting for migrations; ${current}`);
+    reason = current;
+    if (Date.now() >= deadline) {
+      throw new Error(`waited ${seconds} s for the migrations of this image (is the migrate Job running, or did it fail?); ${reason}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now()))));
+  }
+}
+
 /**
  * The pg adapter splits a migration script on every ';', which breaks function bodies
  * ($$ ... $$). The whole script goes to PostgreSQL as one simple query instead, which also
@@ -98,6 +154,11 @@ async function withEngine(schemaText, run) {
 async function main() {
   const [command, name] = process.argv.slice(2);
   if (command === 'to' && !name) throw new Error('usage: migrate.mjs to MIGRATION_FOLDER_NAME');
+  if (command === 'wait') {
+    const seconds = name === undefined ? WAIT_DEFAULT_SECONDS : Number(name);
+    if (!(seconds > 0)) throw new Error('usage: migrate.mjs wait [SECONDS]');
+    return waitForMigrations(seconds);
+  }
   const schemaText = await readFile(path.join(prismaDir, 'schema.prisma'), 'utf8');
   await ensureDatabase();
   const migrationsList = {

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import ts from 'typescript';
 import { parse } from 'yaml';
 import { Environment } from '@app/config';
+import { builtEntryFile } from './support/built-entry-file';
 
 // Docker cannot run on the build machines, so the image and the compose file are checked as data.
 
@@ -57,20 +57,6 @@ function dockerStages(text: string): DockerInstruction[][] {
 const stages = dockerStages(read('Dockerfile'));
 const finalStage = stages[stages.length - 1];
 const argsOf = (stage: DockerInstruction[], keyword: string) => stage.filter((i) => i.keyword === keyword).map((i) => i.args);
-
-/**
- * Where `nest build <app>` writes the app's main.js: tsc puts each file at outDir + its path
- * under rootDir, both taken from the app's tsconfig (which extends the root one).
- */
-function builtEntryFile(app: string): string {
-  const tsconfigPath = JSON.parse(read('nest-cli.json')).projects[app].compilerOptions.tsConfigPath as string;
-  const { config } = ts.readConfigFile(path.join(root, tsconfigPath), ts.sys.readFile);
-  const { options } = ts.parseJsonConfigFileContent(config, ts.sys, path.dirname(path.join(root, tsconfigPath)));
-  const source = path.join(root, `apps/${app}/src/main.ts`);
-  expect(existsSync(source)).toBe(true);
-  const built = path.join(options.outDir!, path.relative(options.rootDir!, source)).replace(/\.ts$/, '.js');
-  return path.relative(root, built).split(path.sep).join('/');
-}
 
 describe('Dockerfile', () => {
   it(`builds and runs on Node.js ${NODE_LTS_MAJOR}, the current LTS`, () => {

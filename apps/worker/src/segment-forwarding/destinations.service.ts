@@ -5,7 +5,7 @@ import { SegmentClient } from '@app/segment';
 import { KnownSource, SourceDirectory } from '@app/sources';
 import { DestinationGate } from './destination-gate';
 
-const FLUSH_TIMEOUT_MS = 10_000;
+export const FLUSH_TIMEOUT_MS = 10_000;
 
 /** A source the worker was asked to forward for, but that is not in the sources table. */
 export class UnknownSourceError extends Error {

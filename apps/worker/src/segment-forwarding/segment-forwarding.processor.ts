@@ -16,7 +16,8 @@ import {
 
 /** Active jobs get this long to finish on SIGTERM before they are handed back to the queue. */
 export const SHUTDOWN_DEADLINE_MS = 25_000;
-const FORCED_CLOSE_DEADLINE_MS = 3_000;
+/** Then this long to hand them back; the pod's grace period covers both (deploy/kubernetes). */
+export const FORCED_CLOSE_DEADLINE_MS = 3_000;
 const DATABASE_RETRY_MS = 1000;
 // The api adds a job a moment before its events commit: a worker that was quicker looks again soon.
 const NOT_COMMITTED_RETRY_MS = 100;
