@@ -105,7 +105,9 @@ function queueOf(prefix, cluster) {
         enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: null },
       })
     : new IORedis(REDIS_URL, { maxRetriesPerRequest: null });
-  return new Queue('mailjet-events', { connection, prefix: queueKeyPrefix(prefix, Boolean(cluster)) });
+  const queue = new Queue('mailjet-events', { connection, prefix: queueKeyPrefix(prefix, Boolean(cluster)) });
+  // BullMQ leaves a connection it was given open: closed here, or this process never ends.
+  return Object.assign(queue, { closeAll: async () => { await queue.close(); connection.disconnect(); } });
 }
 
 async function waitUntil(what, condition) {
@@ -184,17 +186,17 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
     for (const worker of workers) await worker.stop();
     for (const api of apis) await api.stop();
     await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
+    await queue.closeAll();
   }
 }
 
 const machineCores = () => Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
 
 /** Replaces the generated section of docs/SCALING.md, leaving the rest as written. */
-function updateScalingDoc(section) {
+function updateScalingDoc(key, section) {
   const file = path.join(ROOT, 'docs/SCALING.md');
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Scaling\n';
-  const pattern = /<!-- scale-out:start -->[\s\S]*<!-- scale-out:end -->/;
+  const pattern = new RegExp(`<!-- ${key}:start -->[\\s\\S]*<!-- ${key}:end -->`);
   writeFileSync(file, pattern.test(text) ? text.replace(pattern, section) : `${text}\n${section}\n`);
 }
 
@@ -216,8 +218,10 @@ async function main() {
   }
   const base = results[0].rate / results[0].workers;
   const cores = (value) => value.toFixed(2);
-  updateScalingDoc([
-    '<!-- scale-out:start -->',
+  // One section per kind of Redis, so that a run on one Redis (BENCH_REDIS=single) sits beside the cluster's.
+  const key = CLUSTER ? 'scale-out' : 'scale-out-single';
+  updateScalingDoc(key, [
+    `<!-- ${key}:start -->`,
     `Last \`npm run bench:scale-out\`: ${new Date().toISOString()}, ${machine()}; ${CLUSTER ? 'a 3-master Redis Cluster (3 replicas) of Debian\'s redis-server' : 'one Redis'}, ` +
       `${APIS} apis, one PostgreSQL 15; ${EVENTS} grouped events (${PER_REQUEST} a callback) per row, posted across the apis with the workers stopped, ` +
       `then drained by the workers let loose together (from a paused queue) until every row was \`forwarded\`; \`DATABASE_POOL_SIZE=${POOL_SIZE}\`, \`WORKER_CONCURRENCY\` 50 (default). ` +
@@ -228,7 +232,7 @@ async function main() {
     ...results.map((r) => `| ${r.workers} | ${Math.round(r.ingestRate)} events/s | ${r.seconds.toFixed(1)} s | **${Math.round(r.rate)}** | ` +
       `${Math.round(r.rate / r.workers)} | ${(r.rate / (base * r.workers)).toFixed(2)} | ${r.duplicates} | ${cores(r.cores.workers)} | ${cores(r.cores.apis)} | ` +
       `${cores(r.cores.postgres)} | ${cores(r.cores.redis)} | ${cores(r.cores.machine)} of ${machineCores()} | ${mb(r.peakRss)} MB |`),
-    '<!-- scale-out:end -->',
+    `<!-- ${key}:end -->`,
   ].join('\n'));
   if (results.some((r) => r.duplicates > 0 || r.forwarded !== EVENTS)) {
     console.error('some events were sent twice or not marked forwarded');

@@ -262,7 +262,11 @@ describe.each(RENDERINGS)('%s, rendered by kubectl kustomize', (_name, objects) 
       const c = container(podSpec(objects, 'Deployment', APPS[app]), app);
       for (const name of namesOf(c)) expect(knownVariables).toContain(name);
       expect(new Set(namesOf(c)).size).toBe(namesOf(c).length);
-      const required = [...requiredVariables(app), 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'];
+      const required = [...requiredVariables(app), 'DATABASE_URL', 'METRICS_TOKEN'];
+      // One Redis or a Redis Cluster: both from the Secret, each optional, since only one is set.
+      for (const name of ['REDIS_URL', 'REDIS_CLUSTER_NODES']) {
+        expect(c.env?.find((e) => e.name === name)?.valueFrom?.secretKeyRef).toMatchObject({ key: name, optional: true });
+      }
       expect(requiredVariables(app).length).toBeGreaterThan(0);
       for (const name of required) {
         expect(namesOf(c)).toContain(name);
@@ -274,7 +278,7 @@ describe.each(RENDERINGS)('%s, rendered by kubectl kustomize', (_name, objects) 
   });
 
   it('keeps secrets in the Secret: no password, token or key in the config map or in a container', () => {
-    const secretNames = /PASSWORD|TOKEN|SECRET|WRITE_KEY|DATABASE_URL|REDIS_URL/;
+    const secretNames = /PASSWORD|TOKEN|SECRET|WRITE_KEY|DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES/;
     for (const name of Object.keys(configMap(objects).data!)) expect(name).not.toMatch(secretNames);
     for (const name of Object.values(APPS)) {
       for (const c of podSpec(objects, 'Deployment', name).containers) {
