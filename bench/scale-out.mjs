@@ -145,15 +145,19 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
         httpReady(`http://127.0.0.1:${port}/health/ready`)));
     }
     const rss = workers.map((worker) => sampleRss(worker.child.pid));
-    const postSeconds = await postBacklog(apiPorts);
-    const { rows: [{ queued }] } = await db.query("select count(*)::int as queued from mailjet_events where status = 'queued'");
-
     const postgresPids = () => pidsOf(/^postgres/);
     const redisPids = pidsOf(new RegExp(`redis-server .*:(${redisPorts.join('|')})\\b`));
     const cpu = () => ({
       machine: machineTicks(), postgres: cpuOf(postgresPids()), redis: cpuOf(redisPids),
       apis: cpuOf(apis.map((api) => api.child.pid)), workers: cpuOf(workers.map((worker) => worker.child.pid)),
     });
+    const beforePosting = cpu();
+    const postSeconds = await postBacklog(apiPorts);
+    const afterPosting = cpu();
+    const { rows: [{ queued }] } = await db.query("select count(*)::int as queued from mailjet_events where status = 'queued'");
+    const perThousand = (key, from, to) => ((to[key] - from[key]) / EVENTS) * 1000;
+    const ingestCpu = { postgres: perThousand('postgres', beforePosting, afterPosting), apis: perThousand('apis', beforePosting, afterPosting) };
+
     const before = cpu();
     const started = Date.now();
     await queue.resume();
@@ -170,7 +174,8 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
     const share = (key) => (after[key] - before[key]) / (doneAt - started);
     const result = {
       workers: workerCount, postSeconds, queued, forwarded, duplicates: sink.deliveries - sink.messageIds.size,
-      ingestRate: EVENTS / postSeconds, seconds, rate: EVENTS / seconds, deliveredSeconds: (deliveredAt - started) / 1000, peakRss,
+      ingestRate: EVENTS / postSeconds, seconds, rate: EVENTS / seconds, deliveredSeconds: (deliveredAt - started) / 1000, peakRss, ingestCpu,
+      forwardCpu: { postgres: perThousand('postgres', before, after), workers: perThousand('workers', before, after) },
       cores: {
         workers: share('workers'), apis: share('apis'), postgres: share('postgres'), redis: share('redis'),
         machine: ((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * machineCores(),
@@ -180,7 +185,8 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
       `all at the sink ${result.deliveredSeconds.toFixed(1)} s and all rows forwarded ${seconds.toFixed(1)} s after the queue was resumed: ${Math.round(result.rate)} events/s; ` +
       `${forwarded} forwarded, ${result.duplicates} sent twice; cores busy: workers ${result.cores.workers.toFixed(2)}, apis ${result.cores.apis.toFixed(2)}, ` +
       `PostgreSQL ${result.cores.postgres.toFixed(2)}, Redis ${result.cores.redis.toFixed(2)}, machine ${result.cores.machine.toFixed(2)} of ${machineCores()}; ` +
-      `worker peak RSS ${mb(peakRss)} MB`);
+      `worker peak RSS ${mb(peakRss)} MB; CPU per 1,000 events: ingest PostgreSQL ${Math.round(ingestCpu.postgres)} ms and apis ${Math.round(ingestCpu.apis)} ms, ` +
+      `forwarding PostgreSQL ${Math.round(result.forwardCpu.postgres)} ms and workers ${Math.round(result.forwardCpu.workers)} ms`);
     return result;
   } finally {
     for (const worker of workers) await worker.stop();
@@ -227,11 +233,12 @@ async function main() {
       `then drained by the workers let loose together (from a paused queue) until every row was \`forwarded\`; \`DATABASE_POOL_SIZE=${POOL_SIZE}\`, \`WORKER_CONCURRENCY\` 50 (default). ` +
       'Cores: CPU time over the drain divided by its wall time (PostgreSQL\'s is a lower bound: backends that ended are not counted).',
     '',
-    '| workers | ingest through the apis | drained | events/s forwarded | per worker | vs linear | sent twice | cores: workers | apis | PostgreSQL | Redis | machine | worker peak RSS |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| workers | ingest through the apis | drained | events/s forwarded | per worker | vs linear | sent twice | cores: workers | apis | PostgreSQL | Redis | machine | worker peak RSS | CPU ms per 1,000 events: ingest (PostgreSQL + apis) | forwarding (PostgreSQL + workers) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...results.map((r) => `| ${r.workers} | ${Math.round(r.ingestRate)} events/s | ${r.seconds.toFixed(1)} s | **${Math.round(r.rate)}** | ` +
       `${Math.round(r.rate / r.workers)} | ${(r.rate / (base * r.workers)).toFixed(2)} | ${r.duplicates} | ${cores(r.cores.workers)} | ${cores(r.cores.apis)} | ` +
-      `${cores(r.cores.postgres)} | ${cores(r.cores.redis)} | ${cores(r.cores.machine)} of ${machineCores()} | ${mb(r.peakRss)} MB |`),
+      `${cores(r.cores.postgres)} | ${cores(r.cores.redis)} | ${cores(r.cores.machine)} of ${machineCores()} | ${mb(r.peakRss)} MB | ` +
+      `${Math.round(r.ingestCpu.postgres)} + ${Math.round(r.ingestCpu.apis)} | ${Math.round(r.forwardCpu.postgres)} + ${Math.round(r.forwardCpu.workers)} |`),
     `<!-- ${key}:end -->`,
   ].join('\n'));
   if (results.some((r) => r.duplicates > 0 || r.forwarded !== EVENTS)) {

@@ -105,6 +105,9 @@ const DEDUPE_KEY_OWNERS = `select dedupe_key, event_id::text from dedupe_keys wh
 
 // A failed attempt or a duplicate is written only while the row is still queued in this job (a
 // requeue may have taken it meanwhile); a delivery is written whatever happened meanwhile.
+// `e.id = any($1)` repeats the join for the planner: joined to unnest() alone, a partition without
+// statistics yet (a new month's, or one refilled faster than autovacuum analyses it) was read
+// whole by a hash join for every job (measured: 37 ms a job at 50,000 rows, against 0.4 ms).
 const RECORD_OUTCOMES = `
   update mailjet_events e
   set status = o.status::event_status,
@@ -116,7 +119,8 @@ const RECORD_OUTCOMES = `
       updated_at = now()
   from unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
     as o(id, status, segment_message_id, duplicate_of, reason)
-  where e.id = o.id and (o.status = 'forwarded' or (coalesce(e.job_id, 'event-' || e.id) = $6 and e.status = 'queued'))`;
+  where e.id = o.id and e.id = any($1::bigint[])
+    and (o.status = 'forwarded' or (coalesce(e.job_id, 'event-' || e.id) = $6 and e.status = 'queued'))`;
 
 /** What the worker reads and writes: a job's events, their claims and their outcomes. */
 @Injectable()
