@@ -1,4 +1,4 @@
-import { BullModule, InjectQueue, WorkerHost } from '@nestjs/bullmq';
+import { BullModule, InjectQueue } from '@nestjs/bullmq';
 import {
   DynamicModule,
   Global,
@@ -6,11 +6,9 @@ import {
   Injectable,
   Logger,
   Module,
-  OnApplicationBootstrap,
   OnApplicationShutdown,
   OnModuleInit,
 } from '@nestjs/common';
-import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { Queue } from 'bullmq';
 import type { Cluster } from 'ioredis';
 import { AppConfig } from '@app/config';
@@ -25,12 +23,24 @@ const BULLMQ_CONNECTION = Symbol('BULLMQ_CONNECTION');
 
 export type QueueRole = 'producer' | 'consumer';
 
-/** ioredis's messages name the host and port, never the URL's password. */
-const reasonOf = (error: Error) => error.message.split('\n')[0] || String((error as { code?: unknown }).code);
+/**
+ * ioredis's messages name the host and port, never the URL's password. A cluster that cannot
+ * refresh its slots says only "Failed to refresh slots cache": the node's own error (a wrong
+ * password, say) rides along as `lastNodeError`.
+ */
+function reasonOf(error: Error): string {
+  const reason = error.message.split('\n')[0] || String((error as { code?: unknown }).code);
+  const nodeError = (error as { lastNodeError?: Error }).lastNodeError;
+  return nodeError?.message ? `${reason} (${nodeError.message.split('\n')[0]})` : reason;
+}
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 
-/** A lost connection is the Redis connection's to report (once); anything else is worth a warning. */
-function logQueueError(logger: Logger, source: string, error: Error): void {
+/**
+ * What the queue's and the worker's `error` events say: a lost connection is the Redis
+ * connection's to report (once), at debug here; anything else is worth a warning. Without a
+ * listener, BullMQ prints each of them with `console.error`, stack and all.
+ */
+export function logQueueError(logger: Logger, source: string, error: Error): void {
   const lostConnection = CONNECTION_CODES.has(String((error as { code?: unknown }).code)) || isRedisUnavailable(error);
   if (lostConnection) logger.debug(`${source}: ${reasonOf(error)}`);
   else logger.warn(`${source}: ${reasonOf(error)}`);
@@ -88,31 +98,20 @@ class RedisConnectionCloser implements OnApplicationShutdown {
 export class RedisConnectionModule {}
 
 /**
- * The queue and the workers re-emit their connections' errors, which the Redis connection above
- * already reports (they have connections of their own to the same Redis); without a listener,
- * BullMQ prints each of them with `console.error`.
+ * The queue re-emits its connection's errors, which the Redis connection above already reports
+ * (it has a connection of its own to the same Redis). A worker's are heard by its processor
+ * (`@OnWorkerEvent('error')`), attached as the worker is made, before it first connects.
  */
 @Injectable()
-class QueueErrorLog implements OnModuleInit, OnApplicationBootstrap {
+class QueueErrorLog implements OnModuleInit {
   private readonly logger = new Logger('BullMQ');
 
-  constructor(
-    @InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue,
-    private readonly discovery: DiscoveryService,
-  ) {}
+  constructor(@InjectQueue(MAILJET_EVENTS_QUEUE) private readonly queue: Queue) {}
 
   onModuleInit(): void {
     this.queue.on('error', (error) => logQueueError(this.logger, `queue ${this.queue.name}`, error));
   }
 
-  /** Processors' workers exist once every module is initialised. */
-  onApplicationBootstrap(): void {
-    for (const { instance } of this.discovery.getProviders()) {
-      if (!(instance instanceof WorkerHost)) continue;
-      const worker = instance.worker;
-      worker.on('error', (error: Error) => logQueueError(this.logger, `worker ${worker.name}`, error));
-    }
-  }
 }
 
 /**
@@ -145,7 +144,6 @@ export class QueueModule {
       module: QueueModule,
       global: true,
       imports: [
-        DiscoveryModule,
         RedisConnectionModule,
         BullModule.forRootAsync({
           imports: [QueueModule.bullmqConnection(role)],

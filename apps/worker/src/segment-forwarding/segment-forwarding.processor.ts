@@ -4,7 +4,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { TimeoutError, withTimeout } from '@app/common';
 import { isDatabaseUnavailable } from '@app/database';
 import { AppConfig } from '@app/config';
-import { ForwardEventsJob, ForwardEventsJobData, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventsJobData } from '@app/queue';
+import { ForwardEventsJob, ForwardEventsJobData, logQueueError, MAILJET_EVENTS_QUEUE, segmentBackoffStrategy, validateForwardEventsJobData } from '@app/queue';
 import { SegmentDeliveryError } from '@app/segment';
 import {
   DeliveredButNotRecordedError,
@@ -33,6 +33,7 @@ const ROLLED_BACK_AFTER_MS = 60_000;
 })
 export class SegmentForwardingProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(SegmentForwardingProcessor.name);
+  private readonly queueLogger = new Logger('BullMQ');
 
   constructor(
     private readonly forwarding: SegmentForwardingService,
@@ -90,6 +91,12 @@ export class SegmentForwardingProcessor extends WorkerHost implements OnApplicat
     }
     this.logger.debug(`job ${jobId} (attempt ${job.attemptsMade + 1}): ${JSON.stringify(outcome)}`);
     return outcome;
+  }
+
+  /** Attached as the worker is made: a Redis that is away at start is reported in one line, not a stack. */
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    logQueueError(this.queueLogger, `worker ${MAILJET_EVENTS_QUEUE}`, error);
   }
 
   @OnWorkerEvent('failed')
