@@ -292,7 +292,9 @@ describe.each(RENDERINGS)('%s, rendered by kubectl kustomize', (_name, objects) 
     const shutdownSeconds = (SHUTDOWN_DEADLINE_MS + FORCED_CLOSE_DEADLINE_MS + FLUSH_TIMEOUT_MS) / 1000;
     expect(worker.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(shutdownSeconds + 10);
     const api = podSpec(objects, 'Deployment', APPS.api);
-    const pause = container(api, 'api').lifecycle!.preStop!.sleep!.seconds;
+    const [command, seconds, ...rest] = container(api, 'api').lifecycle!.preStop!.exec!.command!;
+    expect({ command, rest }).toEqual({ command: 'sleep', rest: [] });
+    const pause = Number(seconds);
     expect(pause).toBeGreaterThanOrEqual(3);
     expect(api.terminationGracePeriodSeconds).toBeGreaterThan(pause + 20);
   });
