@@ -4,13 +4,12 @@
 // The same backlog, posted to the bare reference and drained by the bare worker
 // (../shared/bench/bare-worker.mjs), in the same run, gives the ratio.
 import { execFileSync, spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import {
   BASIC_AUTH, DATABASE_URL, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  cpuMs, groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, updateBenchmarksDoc,
+  cpuMs, groupedBody, httpReady, machine, mb, migrate, sampleRss, startArgs, startProcess, startSink, updateBenchmarksDoc,
   queueKeyPrefix,
 } from './support.mjs';
 
@@ -21,23 +20,6 @@ const WORKER_PORT = 3996;
 const BARE_PORT = 3995;
 const WRITE_KEY = 'bench-write-key';
 const BARE_DIR = path.resolve(ROOT, '../shared/bench');
-
-function startSink() {
-  const received = new Set();
-  const sink = { received, firstAt: 0 };
-  const server = http.createServer((request, response) => {
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => {
-      const { batch } = JSON.parse(Buffer.concat(chunks).toString());
-      sink.firstAt ||= Date.now();
-      for (const event of batch) received.add(event.messageId);
-      if (process.env.BENCH_DEBUG) console.log(`${Date.now() % 100000} batch of ${batch.length}`);
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(Object.assign(sink, { server, port: server.address().port }))));
-}
 
 // The worker's concurrency is the main lever: jobs move through the database, Segment and Redis
 // in cohorts, so more jobs in flight overlap more of those waits. BENCH_CONCURRENCIES=50 for one.
@@ -69,7 +51,7 @@ async function runBare(sink) {
     httpReady(`http://127.0.0.1:${BARE_PORT}/events`));
   const postSeconds = await postBacklog(`http://127.0.0.1:${BARE_PORT}/events`, {});
   await server.stop();
-  sink.received.clear();
+  sink.reset();
   const worker = spawn(process.execPath, [path.join(BARE_DIR, 'bare-worker.mjs'), String(EVENTS)], { cwd: ROOT, env: { ...process.env, ...env } });
   let output = '';
   worker.stdout.on('data', (chunk) => (output += chunk));
@@ -92,8 +74,7 @@ async function runBare(sink) {
 /** Posts EVENTS events with the worker stopped, then starts one worker and times the drain. */
 async function run(concurrency, db, sink) {
   await db.query('truncate mailjet_events, dedupe_keys');
-  sink.received.clear();
-  sink.firstAt = 0;
+  sink.reset();
   const env = {
     DATABASE_URL, REDIS_URL, HOST: '127.0.0.1', QUEUE_PREFIX: `bench-e2e-${Date.now()}`, LOG_LEVEL: 'warn',
     MAILJET_WEBHOOK_USER: WEBHOOK_USER, MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ADMIN_TOKEN: 'bench-admin-token-16',

@@ -9,7 +9,6 @@
 // BENCH_REDIS=single runs the same on the local Redis instead of the cluster.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
@@ -17,7 +16,7 @@ import IORedis, { Cluster } from 'ioredis';
 import pg from 'pg';
 import {
   BASIC_AUTH, REDIS_URL, ROOT, WEBHOOK_PASSWORD, WEBHOOK_USER,
-  cpuMs, groupedBody, httpReady, machine, mb, migrate, queueKeyPrefix, sampleRss, startArgs, startProcess,
+  cpuMs, groupedBody, httpReady, machine, mb, migrate, queueKeyPrefix, sampleRss, startArgs, startProcess, startSink,
 } from './support.mjs';
 
 const require = createRequire(import.meta.url);
@@ -35,24 +34,6 @@ const PER_REQUEST = 100;
 const API_PORT = 3980;
 const WORKER_PORT = 3970;
 const WRITE_KEY = 'bench-write-key';
-
-function startSink() {
-  const sink = { messageIds: new Set(), deliveries: 0, firstAt: 0 };
-  const server = http.createServer((request, response) => {
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => {
-      const { batch } = JSON.parse(Buffer.concat(chunks).toString());
-      sink.firstAt ||= Date.now();
-      for (const event of batch) {
-        sink.deliveries++;
-        sink.messageIds.add(event.messageId);
-      }
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(Object.assign(sink, { server, port: server.address().port }))));
-}
 
 /** CPU time of the machine, busy and all, in clock ticks (the first line of /proc/stat). */
 function machineTicks() {
@@ -120,9 +101,7 @@ async function waitUntil(what, condition) {
 
 async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
   await db.query('truncate mailjet_events, dedupe_keys');
-  sink.messageIds.clear();
-  sink.deliveries = 0;
-  sink.firstAt = 0;
+  sink.reset();
   const prefix = `bench-scale-out-${Date.now()}`;
   const env = {
     DATABASE_URL, ...redisEnv, HOST: '127.0.0.1', QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
@@ -161,7 +140,7 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
     const before = cpu();
     const started = Date.now();
     await queue.resume();
-    await waitUntil(`${EVENTS} events at the sink`, () => sink.messageIds.size >= EVENTS);
+    await waitUntil(`${EVENTS} events at the sink`, () => sink.received.size >= EVENTS);
     const deliveredAt = Date.now();
     const forwardedRows = async () => (await db.query("select count(*)::int as n from mailjet_events where status = 'forwarded'")).rows[0].n;
     await waitUntil(`${EVENTS} rows marked forwarded`, async () => (await forwardedRows()) >= EVENTS);
@@ -173,7 +152,7 @@ async function run(workerCount, { db, sink, redisEnv, redisPorts, cluster }) {
     // The backends that ended during the drain are missed: PostgreSQL's share is a lower bound.
     const share = (key) => (after[key] - before[key]) / (doneAt - started);
     const result = {
-      workers: workerCount, postSeconds, queued, forwarded, duplicates: sink.deliveries - sink.messageIds.size,
+      workers: workerCount, postSeconds, queued, forwarded, duplicates: sink.deliveries - sink.received.size,
       ingestRate: EVENTS / postSeconds, seconds, rate: EVENTS / seconds, deliveredSeconds: (deliveredAt - started) / 1000, peakRss, ingestCpu,
       forwardCpu: { postgres: perThousand('postgres', before, after), workers: perThousand('workers', before, after) },
       cores: {

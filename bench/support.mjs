@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: processes, memory sampling, medians, the bench database.
 import { spawn, execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,4 +136,35 @@ export function updateBenchmarksDoc(key, section) {
 export function queueKeyPrefix(prefix, cluster = false) {
   const require = createRequire(import.meta.url);
   return require(path.join(ROOT, 'dist/apps/api/libs/queue/src/redis-connections.js')).queueKeyPrefix(prefix, cluster);
+}
+
+/**
+ * A local Segment-compatible sink: answers every /v1/batch with 200, keeps the distinct messageIds
+ * (`received`), counts every event delivered (`deliveries`: more than `received.size` when one was
+ * sent twice) and when the first batch came. `reset()` between runs.
+ */
+export function startSink() {
+  const sink = {
+    received: new Set(),
+    deliveries: 0,
+    firstAt: 0,
+    reset() {
+      sink.received.clear();
+      sink.deliveries = 0;
+      sink.firstAt = 0;
+    },
+  };
+  const server = http.createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      const { batch } = JSON.parse(Buffer.concat(chunks).toString());
+      sink.firstAt ||= Date.now();
+      sink.deliveries += batch.length;
+      for (const event of batch) sink.received.add(event.messageId);
+      if (process.env.BENCH_DEBUG) console.log(`${Date.now() % 100000} batch of ${batch.length}`);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(Object.assign(sink, { server, port: server.address().port }))));
 }

@@ -111,7 +111,6 @@ class QueueErrorLog implements OnModuleInit {
   onModuleInit(): void {
     this.queue.on('error', (error) => logQueueError(this.logger, `queue ${this.queue.name}`, error));
   }
-
 }
 
 /**
