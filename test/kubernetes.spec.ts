@@ -328,10 +328,11 @@ describe.each(RENDERINGS)('%s, rendered by kubectl kustomize', (_name, objects) 
     for (const state of ['waiting', 'delayed', 'prioritized']) expect(states).toContain(`'${state}'`);
     expect(query).toMatch(/^sum\(max by \(state\) \(msb_queue_jobs\{(namespace="[a-z0-9-]+", )?state=~"waiting\|delayed\|prioritized"\}\)\)$/);
 
-    // At most 30 s of work per worker, in full jobs of 100 events at the measured rate.
+    // At most a minute of work per worker, in full jobs of 100 events at the measured rate: KEDA adds
+    // workers before a backlog is a minute deep. (bench:e2e varies by a third between runs here.)
     const jobsPerSecond = benchmarks().workerEventsPerSecond / 100;
     expect(Number(threshold)).toBeGreaterThan(0);
-    expect(Number(threshold)).toBeLessThanOrEqual(jobsPerSecond * 30);
+    expect(Number(threshold)).toBeLessThanOrEqual(jobsPerSecond * 60);
   });
 
   const promtoolInstalled = spawnSync('promtool', ['--version']).status === 0;
